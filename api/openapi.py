@@ -1,0 +1,94 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the same pydantic models the views use."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from realtime import __version__
+from realtime.chat_models import ChannelCreate
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "channel", "seq", "author", "text", "created_at", "deleted", "reactions"],
+    "properties": {
+        "id": {"type": "string"}, "channel": {"type": "string"}, "seq": {"type": "integer"},
+        "author": {"type": "object", "properties": {"id": {"type": "string"},
+                                                     "name": {"type": "string"}}},
+        "text": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+        "client_id": {"type": "string"}, "thread_id": {"type": "string"},
+        "edited_at": {"type": "string", "format": "date-time"}, "deleted": {"type": "boolean"},
+        "reactions": {"type": "object",
+                      "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"description": "error",
+                        "content": {"application/json": {"schema": ERROR}}} for code in codes}
+
+
+def _ok(schema: dict[str, Any], status: int = 200, content: str = "application/json"
+        ) -> dict[str, Any]:
+    return {str(status): {"description": "ok", "content": {content: {"schema": schema}}}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The document served at ``/api/v1/openapi.json``."""
+    channel_create = ChannelCreate.model_json_schema()
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Gigvora Live HTTP API", "version": __version__},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "bearerFormat": "JWT"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Message": MESSAGE_SCHEMA,
+                "ChannelCreate": channel_create,
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "responses": _ok(
+                {"type": "object", "properties": {"status": {"type": "string"}}})}},
+            "/readyz": {"get": {"summary": "Readiness (detail with an operator token)",
+                                "responses": {**_ok({"type": "object"}),
+                                              "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (operator)", "security": bearer,
+                                 "responses": {**_ok({"type": "string"}, content="text/plain"),
+                                               **_errors(401, 403)}}},
+            "/api/v1/channels": {
+                "get": {"summary": "Channels the caller may read", "security": bearer,
+                        "responses": {**_ok({"type": "object"}), **_errors(401)}},
+                "post": {"summary": "Create a channel (admin)", "security": bearer,
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/ChannelCreate"}}}},
+                         "responses": {**_ok({"type": "object"}, 201),
+                                       **_errors(400, 401, 403, 409, 413)}}},
+            "/api/v1/channels/{channel}/messages": {"get": {
+                "summary": "History ordered by seq", "security": bearer,
+                "parameters": [
+                    {"name": "channel", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                    _query("before_seq", {"type": "integer", "minimum": 0}),
+                    _query("after_seq", {"type": "integer", "minimum": 0}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _query("thread_id", {"type": "string", "minLength": 1, "maxLength": 64})],
+                "responses": {**_ok({"type": "object", "properties": {
+                    "messages": {"type": "array",
+                                 "items": {"$ref": "#/components/schemas/Message"}},
+                    "has_more": {"type": "boolean"}}}), **_errors(400, 401, 403, 404)}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document",
+                                             "responses": _ok({"type": "object"})}},
+        },
+    }

@@ -1,0 +1,98 @@
+"""REST views: parse and authorise, then call the chat service the core hands to plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.openapi import openapi_document
+from realtime.chat_models import ChannelCreate
+from realtime.errors import AppError
+from realtime.hookspecs import hookimpl
+from realtime.hub import validation_error
+from realtime.ops_http import json_response
+
+
+class HistoryQuery(BaseModel):
+    """Query of ``GET /api/v1/channels/{channel}/messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+    before_seq: int | None = Field(None, ge=0)
+    after_seq: int | None = Field(None, ge=0)
+    limit: int = Field(50, ge=1, le=500)
+    thread_id: str | None = Field(None, min_length=1, max_length=64)
+
+
+class ApiViews:
+    """The channel and history endpoints."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    @property
+    def chat(self) -> Any:
+        """The chat service (available once the server booted)."""
+        chat = self.ctx.extra.get("chat")
+        if chat is None:
+            raise AppError("unavailable", "server is starting")
+        return chat
+
+    async def list_channels(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/channels``."""
+        who = self.ctx.authenticate(request)
+        return json_response({"channels": await self.chat.visible_channels(who)})
+
+    async def create_channel(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/channels`` (admin)."""
+        who = self.ctx.authenticate(request)
+        if "admin" not in who.roles:
+            raise AppError("forbidden", "creating channels needs the admin role")
+        body = parse(ChannelCreate, await read_json(request))
+        channel = await self.chat.create_channel(body)
+        return json_response(channel.public(), status=201)
+
+    async def history(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/channels/{channel}/messages``."""
+        who = self.ctx.authenticate(request)
+        query = parse(HistoryQuery, dict(request.query))
+        channel = await self.chat.readable(request.match_info["channel"], who)
+        messages, has_more = await self.chat.history(
+            channel, before_seq=query.before_seq, after_seq=query.after_seq, limit=query.limit,
+            thread_id=query.thread_id)
+        return json_response({"messages": [m.public() for m in messages], "has_more": has_more})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/openapi.json``."""
+        return json_response(openapi_document())
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; ``invalid`` for anything else (including non-UTF-8)."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise AppError("invalid", "body must be a JSON object") from None
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    """Validate ``data`` against ``model``; ``invalid``/``too_large`` with the fields."""
+    if not isinstance(data, dict):
+        raise AppError("invalid", "expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_error(error) from None
+
+
+@hookimpl
+def gigvora_http_routes(ctx: Any) -> list[web.RouteDef]:
+    """The REST API's routes."""
+    views = ApiViews(ctx)
+    return [web.get("/api/v1/channels", views.list_channels),
+            web.post("/api/v1/channels", views.create_channel),
+            web.get("/api/v1/channels/{channel}/messages", views.history),
+            web.get("/api/v1/openapi.json", views.openapi)]

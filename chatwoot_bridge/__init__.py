@@ -1,0 +1,1 @@
+"""The Chatwoot bridge (support inbox). Not built yet: see the issues."""

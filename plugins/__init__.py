@@ -1,0 +1,1 @@
+"""Marketplace plugins (matching, ads, finance) on the hook API. Not built yet."""

@@ -1,0 +1,237 @@
+"""``create_app(settings)``: the one place the server is assembled.
+
+Boot order is the order of ``app.cleanup_ctx`` (store → chat → plugins → workers → ready);
+shutdown runs it in reverse, and only for what was set up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from realtime.chat import NS, ChatService
+from realtime.chat_events import ChatEvents
+from realtime.config import Settings, resolve_jwt_secret
+from realtime.fanout import DirectWebSocket, Fanout, FanoutManager, OrjsonShim
+from realtime.health import CheckResult, HealthCheck, run_checks
+from realtime.hub import Hub
+from realtime.identity import TokenService
+from realtime.lifecycle import Lifecycle, drain
+from realtime.limits import TokenBucket, TypingThrottle
+from realtime.observability import Metrics
+from realtime.ops_http import OpsViews, authenticate, make_middlewares
+from realtime.plugins import HookRunner, PluginContext, build_plugin_manager
+from realtime.presence import Presence
+from realtime.tasks import TaskOwner, supervise
+from storage import Store, open_store
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+TOKENS = web.AppKey("tokens", TokenService)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+HUB = web.AppKey("hub", Hub)
+FANOUT = web.AppKey("fanout", Fanout)
+HOOKS = web.AppKey("hooks", HookRunner)
+CHAT = web.AppKey("chat", ChatService)
+STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+TASKS = web.AppKey("tasks", TaskOwner)
+PLUGIN_CTX = web.AppKey("plugin_ctx", PluginContext)
+LOOP_LAG = web.AppKey("loop_lag", list)
+#: Engine.IO frame ceiling: any frame up to 64 KiB gets an answer (field limits are tighter).
+MAX_FRAME_BYTES = 128 * 1024
+
+
+def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics) -> socketio.AsyncServer:
+    manager = FanoutManager(fanout, metrics.fanout_deliveries.inc)
+    cors: Any = settings.cors_origins or None  # None: same origin only
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, json=OrjsonShim,
+                               cors_allowed_origins=cors, max_http_buffer_size=MAX_FRAME_BYTES,
+                               ping_interval=25, ping_timeout=20, logger=False,
+                               engineio_logger=False, http_compression=False)
+    sio.eio._async = {**sio.eio._async, "websocket": DirectWebSocket}
+    sio.eio.gigvora_fanout = fanout
+    return sio
+
+
+def create_app(settings: Settings, *, plugins: list[Any] | None = None) -> web.Application:
+    """Assemble the server for ``settings`` (plus explicit ``plugins``, for tests)."""
+    metrics = Metrics()
+    app = web.Application(middlewares=make_middlewares(metrics), client_max_size=1024 * 1024)
+    tokens = TokenService(resolve_jwt_secret(settings),
+                          settings.jwt_previous_secret.get_secret_value()
+                          if settings.jwt_previous_secret else None)
+    fanout = Fanout(settings.max_outbound_bytes, metrics.slow_consumers.inc)
+    sio = _socketio(settings, fanout, metrics)
+    tasks = TaskOwner("app")
+    hub = Hub(sio, tokens, metrics,
+              TokenBucket(settings.message_rate_per_s, settings.message_burst),
+              settings.max_connections, tasks)
+    hooks = HookRunner(build_plugin_manager(settings, plugins), settings.hook_timeout_s, metrics)
+    for key, value in ((SETTINGS, settings), (METRICS, metrics), (LIFECYCLE, Lifecycle()),
+                       (TOKENS, tokens), (SIO, sio), (HUB, hub), (FANOUT, fanout),
+                       (HOOKS, hooks), (TASKS, tasks), (LOOP_LAG, [0.0])):
+        app[key] = value  # type: ignore[index]
+    sio.attach(app)
+    _wire_plugins(app)
+    app.router.add_routes(OpsViews(tokens, metrics, lambda: readiness(app),
+                                   lambda: refresh_gauges(app)).routes())
+    app.cleanup_ctx.extend([store_ctx, chat_ctx, plugins_ctx, workers_ctx, ready_ctx])
+    app.on_shutdown.append(_drain_on_shutdown)
+    return app
+
+
+def _wire_plugins(app: web.Application) -> None:
+    """Give plugins their context; add their routes and namespaces (before the app freezes)."""
+    hooks, sio = app[HOOKS], app[SIO]
+
+    async def emit(event: str, data: Any, to: str | None = None, namespace: str = NS) -> None:
+        await sio.emit(event, data, to=to, namespace=namespace)
+
+    ctx = PluginContext(settings=app[SETTINGS], log=logging.getLogger("gigvora.plugins"),
+                        metrics=app[METRICS].registry, store=None,
+                        authenticate=lambda request: authenticate(app[TOKENS], request),
+                        emit=emit)
+    ctx.extra["hub"] = app[HUB]
+    hooks.ctx = app[PLUGIN_CTX] = ctx
+    app.router.add_routes(hooks.collect("gigvora_http_routes"))
+    for namespace in hooks.collect("gigvora_socket_namespaces"):
+        sio.register_namespace(namespace)
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the store (migrations applied) and close it last."""
+    store = open_store(app[SETTINGS].effective_store_url)
+    await store.open()
+    metrics = app[METRICS]
+
+    def observe(ops: int, seconds: float) -> None:
+        metrics.store_commit_seconds.observe(seconds)
+        metrics.store_batch_ops.observe(ops)
+    if hasattr(store, "commit_observer"):
+        store.commit_observer = observe
+    app[STORE] = store
+    app[PLUGIN_CTX].store = store
+    yield
+    await store.close()
+
+
+async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Seed and cache channels; bind the events of namespace ``/``."""
+    settings = app[SETTINGS]
+    chat = ChatService(app[STORE], app[SIO], app[HOOKS], app[TASKS], settings.max_text_chars,
+                       settings.history_limit)
+    await chat.load(seed=settings.seed_channels)
+    app[CHAT] = chat
+    app[PLUGIN_CTX].extra["chat"] = chat
+    ChatEvents(app[HUB], chat, Presence(), TypingThrottle(settings.typing_throttle_s),
+               app[HOOKS]).register()
+    yield
+
+
+async def plugins_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Tell plugins the server starts, and stops."""
+    await app[HOOKS].notify("gigvora_startup")
+    yield
+    await app[HOOKS].notify("gigvora_shutdown")
+
+
+async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the loop-lag sampler and the plugins' workers; cancel and await them at stop."""
+    owner = TaskOwner("workers")
+    crashed = app[METRICS].worker_crashes
+
+    def on_crash(name: str) -> None:
+        crashed.labels(name).inc()
+    owner.spawn(supervise("loop-lag", lambda: _sample_loop_lag(app[LOOP_LAG]), on_crash))
+    for worker in app[HOOKS].collect("gigvora_background_workers"):
+        name = getattr(worker, "__qualname__", "plugin-worker")
+        owner.spawn(supervise(name, worker, on_crash), name=name)
+    yield
+    await owner.close()
+    await app[TASKS].close()
+
+
+async def ready_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last in boot: the server is ready. First in shutdown: drain."""
+    app[LIFECYCLE].set("ready")
+    yield
+    await _drain_on_shutdown(app)
+    app[LIFECYCLE].set("stopped")
+
+
+async def _drain_on_shutdown(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    await drain(app[LIFECYCLE], app[HUB], app[SIO], app[FANOUT], 0.0, settings.drain_timeout_s)
+
+
+async def _sample_loop_lag(lag: list[float], interval: float = 0.5) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        expected = loop.time() + interval
+        await asyncio.sleep(interval)
+        lag[0] = max(0.0, loop.time() - expected)
+
+
+def refresh_gauges(app: web.Application) -> None:
+    """Update the sampled gauges before a scrape."""
+    metrics = app[METRICS]
+    metrics.outbound_bytes.set(app[FANOUT].buffered_bytes())
+    if STORE in app:
+        metrics.store_queue_depth.set(app[STORE].stats().get("write_queue_depth", 0))
+
+
+async def readiness(app: web.Application) -> dict[str, Any]:
+    """The health+json document: lifecycle, store, fan-out, loop, plugins."""
+    checks = [HealthCheck("lifecycle:state", "system", lambda: _lifecycle_check(app)),
+              HealthCheck("store:roundtrip", "datastore", lambda: _store_check(app)),
+              HealthCheck("fanout:outbound", "component", lambda: _fanout_check(app),
+                          critical=False),
+              HealthCheck("eventloop:lag", "system", lambda: _loop_check(app), critical=False),
+              *app[HOOKS].collect("gigvora_health_checks")]
+    return await run_checks(checks)
+
+
+async def _lifecycle_check(app: web.Application) -> CheckResult:
+    lifecycle = app[LIFECYCLE]
+    ok = lifecycle.state == "ready"
+    return {"observedValue": lifecycle.state, "status": "pass" if ok else "fail",
+            **({} if ok else {"gvCode": f"LIFECYCLE_{lifecycle.state.upper()}"})}
+
+
+async def _store_check(app: web.Application) -> CheckResult:
+    if STORE not in app:
+        return {"status": "fail", "gvCode": "STORE_NOT_OPEN"}
+    store = app[STORE]
+    started = time.perf_counter()
+    await store.ping()
+    stats = store.stats()
+    depth = stats.get("write_queue_depth", 0)
+    return {"observedValue": round((time.perf_counter() - started) * 1000, 2),
+            "observedUnit": "ms", "writeQueueDepth": depth,
+            "lastCommitMs": round(stats.get("last_commit_seconds", 0) * 1000, 2),
+            "status": "pass" if depth < 5000 else "warn",
+            **({} if depth < 5000 else {"gvCode": "STORE_BACKLOG"})}
+
+
+async def _fanout_check(app: web.Application) -> CheckResult:
+    fanout, hub = app[FANOUT], app[HUB]
+    return {"observedValue": len(hub.sessions), "observedUnit": "connections",
+            "directConnections": len(fanout.connections),
+            "outboundBufferedBytes": fanout.buffered_bytes(), "inflightEvents": hub.inflight,
+            "status": "pass"}
+
+
+async def _loop_check(app: web.Application) -> CheckResult:
+    lag = app[LOOP_LAG][0]
+    slow = lag > 0.25
+    return {"observedValue": round(lag * 1000, 1), "observedUnit": "ms",
+            "status": "warn" if slow else "pass", **({"gvCode": "LOOP_LAG"} if slow else {})}

@@ -1,0 +1,191 @@
+"""Typed settings from ``GIGVORA_*`` environment variables, validated at boot.
+
+``load_settings()`` raises :class:`ConfigError` with one line per problem, each naming the variable;
+``lint_environment()`` returns every problem at once (``gigvora config lint``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PREFIX = "GIGVORA_"
+DEV_SECRET_FILE = "dev-jwt-secret"
+MIN_SECRET_BYTES = 32
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """Settings that cannot boot; ``problems`` holds one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """Every setting of Gigvora Live. Field ``x`` is read from ``GIGVORA_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
+
+    env: Literal["dev", "production"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("./var")
+    store_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_previous_secret: SecretStr | None = None
+    cors_origins: CommaList = Field(default_factory=list)
+    max_text_chars: int = Field(4000, ge=1, le=60_000)
+    message_rate_per_s: float = Field(5.0, ge=0)
+    message_burst: int = Field(20, ge=1)
+    typing_throttle_s: float = Field(3.0, ge=0)
+    history_limit: int = Field(50, ge=1, le=500)
+    max_outbound_bytes: int = Field(1_048_576, ge=16_384)
+    max_connections: int = Field(20_000, ge=1)
+    drain_grace_s: float = Field(0.5, ge=0)
+    drain_timeout_s: float = Field(10.0, ge=0)
+    debug: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    plugins_allow: CommaList = Field(default_factory=list)
+    plugins_disable: CommaList = Field(default_factory=list)
+    hook_timeout_s: float = Field(2.0, gt=0)
+    seed_channels: bool = True
+    chatwoot_base_url: str | None = None
+    chatwoot_api_token: SecretStr | None = None
+    chatwoot_account_id: int | None = None
+    chatwoot_inbox_id: int | None = None
+    chatwoot_webhook_secret: SecretStr | None = None
+    chatwoot_hmac_token: SecretStr | None = None
+
+    @field_validator("cors_origins", "plugins_allow", "plugins_disable", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with sqlite:/// or mongodb://")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        """True in production mode, where unsafe settings refuse to boot."""
+        return self.env == "production"
+
+    @property
+    def effective_store_url(self) -> str:
+        """The store URL, defaulting to the embedded SQLite file in the data dir."""
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{(self.data_dir / 'gigvora.db').as_posix()}"
+
+
+def known_variables() -> set[str]:
+    """The environment variable names that Settings reads."""
+    return {PREFIX + name.upper() for name in Settings.model_fields}
+
+
+def _validation_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        problems.append(f"{PREFIX}{field.upper()}: {item['msg']}")
+    return problems
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """The unsafe settings that production refuses (empty in dev)."""
+    if not settings.is_production:
+        return []
+    problems = []
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"{PREFIX}JWT_SECRET: production needs a secret of at least "
+                        f"{MIN_SECRET_BYTES} bytes")
+    if "*" in settings.cors_origins:
+        problems.append(f"{PREFIX}CORS_ORIGINS: wildcard origins are refused in production")
+    if settings.debug:
+        problems.append(f"{PREFIX}DEBUG: debug pages are refused in production")
+    if settings.chatwoot_base_url and not settings.chatwoot_webhook_secret:
+        problems.append(f"{PREFIX}CHATWOOT_WEBHOOK_SECRET: required in production when the "
+                        "Chatwoot bridge is on")
+    return problems
+
+
+def lint_environment(environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
+    """Validate the environment; return the settings (if they parse) and every problem found."""
+    environ = os.environ if environ is None else environ
+    problems = [f"{name}: unknown setting" for name in sorted(environ)
+                if name.startswith(PREFIX) and name not in known_variables()]
+    settings = None
+    try:
+        settings = Settings(**_from_environ(environ))
+    except ValidationError as error:
+        problems.extend(_validation_problems(error))
+    if settings is not None:
+        problems.extend(production_problems(settings))
+    return settings, problems
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings kwargs read from ``environ`` (so tests can pass their own mapping)."""
+    return {name: environ[PREFIX + name.upper()] for name in Settings.model_fields
+            if PREFIX + name.upper() in environ}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment plus explicit overrides; raise ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    try:
+        settings = Settings(**{**_from_environ(environ), **overrides})
+    except ValidationError as error:
+        raise ConfigError(_validation_problems(error)) from None
+    problems = production_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """The HS256 key: the configured one, or in dev one generated once and kept in DATA_DIR."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.is_production:
+        raise ConfigError([f"{PREFIX}JWT_SECRET: required in production"])
+    path = settings.data_dir / DEV_SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as a dict with every secret masked, for lint output and the operator console."""
+    shown: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "**********"
+        elif isinstance(value, Path):
+            value = str(value)
+        shown[PREFIX + name.upper()] = value
+    return shown

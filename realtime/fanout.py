@@ -1,0 +1,258 @@
+"""The fan-out fast path: encode a broadcast once, write pre-framed bytes to every recipient.
+
+python-socketio's stock path costs one task per recipient plus a queue and a writer task per
+socket, and deflates every frame per recipient. Here, for sockets that connected over WebSocket:
+
+* ``DirectWebSocket`` replaces engine.io's aiohttp driver: no per-message deflate (chat frames are
+  small; per-recipient compression costs ~4x memory per connection), and it registers a
+  ``DirectConnection`` that owns the socket's transport.
+* Engine.IO MESSAGE packets (every Socket.IO packet: events, acks, connect) for such a socket skip
+  the queue and the writer task: they are appended, already framed, to the connection's pending
+  list. One ``call_soon`` per loop iteration flushes every dirty connection with a single
+  ``transport.write`` — so all MESSAGE frames of a connection keep their order, and a burst of
+  broadcasts costs one syscall per recipient, not one per message. Control packets (PING, CLOSE,
+  NOOP) keep engine.io's own queue; their order relative to messages does not matter.
+* ``FanoutManager.emit`` encodes a broadcast once (orjson), frames it once, and appends the same
+  bytes to each recipient: no task, no encode, no allocation per recipient.
+* A recipient whose kernel send buffer plus pending bytes exceed ``max_outbound_bytes`` is a slow
+  consumer: it is disconnected (counted) instead of growing memory without bound.
+
+Sockets that started on long-polling and upgraded keep the stock path (correct, just slower).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import socketio
+from aiohttp import web
+from engineio import packet as eio_packet
+
+log = logging.getLogger(__name__)
+
+
+class OrjsonShim:
+    """The ``json`` module interface python-socketio expects, backed by orjson."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        """Serialise compactly."""
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, **_: Any) -> Any:
+        """Parse."""
+        return orjson.loads(data)
+
+
+def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """An unmasked, final server→client WebSocket frame (RFC 6455 §5.2)."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x80 | opcode, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+    return header + payload
+
+
+def eio_frame(pkt: eio_packet.Packet) -> bytes:
+    """The WebSocket frame that carries one Engine.IO packet."""
+    encoded = pkt.encode()
+    if isinstance(encoded, bytes):
+        return ws_frame(encoded, 0x2)
+    return ws_frame(encoded.encode())
+
+
+class DirectConnection:
+    """One WebSocket client's transport and its pending, already-framed bytes."""
+
+    __slots__ = ("closed", "eio_sid", "fanout", "pending", "transport")
+
+    def __init__(self, fanout: Fanout, eio_sid: str, transport: asyncio.Transport) -> None:
+        self.fanout = fanout
+        self.eio_sid = eio_sid
+        self.transport = transport
+        self.pending: list[bytes] = []
+        self.closed = False
+
+    def write(self, frame: bytes) -> None:
+        """Queue a frame; it is written with everything else pending at the next flush."""
+        if self.closed:
+            return
+        if not self.pending:
+            self.fanout.mark_dirty(self)
+        self.pending.append(frame)
+
+    def flush(self) -> None:
+        """Write what is pending now; drop the connection if the client stopped reading."""
+        pending, self.pending = self.pending, []
+        if self.closed or not pending:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self.closed = True
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if transport.get_write_buffer_size() > self.fanout.max_outbound_bytes:
+            self.fanout.drop_slow_consumer(self)
+
+
+class Fanout:
+    """The registry of direct connections and the once-per-iteration flush."""
+
+    def __init__(self, max_outbound_bytes: int, on_slow: Callable[[], None]) -> None:
+        self.max_outbound_bytes = max_outbound_bytes
+        self.connections: dict[str, DirectConnection] = {}
+        self._dirty: list[DirectConnection] = []
+        self._scheduled = False
+        self._on_slow = on_slow
+        self.delivered = 0
+
+    def mark_dirty(self, conn: DirectConnection) -> None:
+        """Remember ``conn`` for the next flush, scheduling one if none is."""
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every dirty connection's pending frames."""
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    def buffered_bytes(self) -> int:
+        """Bytes waiting in kernel-side transport buffers across all connections."""
+        return sum(c.transport.get_write_buffer_size() for c in self.connections.values()
+                   if not c.closed)
+
+    def drop_slow_consumer(self, conn: DirectConnection) -> None:
+        """Abort a connection whose client does not read; the normal disconnect path follows."""
+        conn.closed = True
+        self._on_slow()
+        log.warning("slow consumer disconnected", extra={"eio_sid": conn.eio_sid})
+        conn.transport.abort()
+
+
+class DirectWebSocket:
+    """engine.io's aiohttp WebSocket driver, without deflate, with direct MESSAGE writes."""
+
+    def __init__(self, handler: Callable[[Any], Any], server: Any) -> None:
+        self.handler = handler
+        self.server = server
+        self._sock: web.WebSocketResponse | None = None
+        self._conn: DirectConnection | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request: web.Request = environ["aiohttp.request"]
+        self._sock = sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await sock.prepare(request)
+        eio_socket = getattr(self.handler, "__self__", None)
+        fanout: Fanout | None = getattr(self.server, "gigvora_fanout", None)
+        if (fanout is not None and eio_socket is not None and not eio_socket.connected
+                and request.transport is not None):
+            self._conn = self._go_direct(fanout, eio_socket, request.transport)
+        try:
+            await self.handler(self)
+        finally:
+            if self._conn is not None:
+                self._conn.flush()
+                self._conn.closed = True
+                fanout.connections.pop(self._conn.eio_sid, None)  # type: ignore[union-attr]
+        return sock
+
+    def _go_direct(self, fanout: Fanout, eio_socket: Any, transport: Any) -> DirectConnection:
+        conn = DirectConnection(fanout, eio_socket.sid, transport)
+        fanout.connections[eio_socket.sid] = conn
+        while not eio_socket.queue.empty():  # the OPEN packet, queued before the upgrade
+            queued = eio_socket.queue.get_nowait()
+            eio_socket.queue.task_done()
+            if queued is not None:
+                conn.write(eio_frame(queued))
+        queued_send = eio_socket.send
+
+        async def send(pkt: eio_packet.Packet) -> None:
+            if pkt.packet_type == eio_packet.MESSAGE and not conn.closed:
+                conn.write(eio_frame(pkt))
+            else:
+                await queued_send(pkt)
+
+        eio_socket.send = send
+        return conn
+
+    async def close(self) -> None:
+        """Flush what is pending, then close the WebSocket."""
+        if self._conn is not None:
+            self._conn.flush()
+        assert self._sock is not None
+        await self._sock.close()
+
+    async def send(self, message: str | bytes) -> None:
+        """Used by engine.io's writer task for control packets."""
+        assert self._sock is not None
+        if isinstance(message, bytes):
+            await self._sock.send_bytes(message)
+        else:
+            await self._sock.send_str(message)
+
+    async def wait(self) -> str | bytes:
+        """The next data frame from the client; OSError when the socket closed."""
+        assert self._sock is not None
+        msg = await self._sock.receive()
+        if not isinstance(msg.data, bytes | str):
+            raise OSError()
+        return msg.data
+
+
+class FanoutManager(socketio.AsyncManager):
+    """python-socketio's manager with the encode-once, frame-once broadcast path."""
+
+    def __init__(self, fanout: Fanout, on_delivered: Callable[[int], None]) -> None:
+        super().__init__()
+        self.fanout = fanout
+        self._on_delivered = on_delivered
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   **kwargs: Any) -> None:
+        """Broadcast ``event``; without a callback, through the fast path."""
+        room = to or room
+        if callback is not None or namespace not in self.rooms:
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      callback=callback, **kwargs)
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        try:
+            body = orjson.dumps([event, *args])
+        except TypeError:  # binary or exotic payloads: the stock encoder handles them
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      **kwargs)
+        prefix = b"42" if namespace == "/" else b"42" + namespace.encode() + b","
+        frame = ws_frame(prefix + body)
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        connections = self.fanout.connections
+        others: list[str] = []
+        delivered = 0
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            conn = connections.get(eio_sid)
+            if conn is None:
+                others.append(eio_sid)
+            else:
+                conn.write(frame)
+                delivered += 1
+        if others:
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, (prefix + body).decode()[1:])
+            await asyncio.gather(*(self.server._send_eio_packet(e, pkt) for e in others),
+                                 return_exceptions=True)
+        self._on_delivered(delivered + len(others))
+        return None

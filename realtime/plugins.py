@@ -1,0 +1,160 @@
+"""Plugin loading, the narrow context plugins get, and contained hook calls.
+
+Built-in features (the REST API, moderation, the Chatwoot bridge, ...) are plugins on the same
+hooks as third-party ones; the core names them only as dotted module paths, so it never imports a
+feature and any of them can be switched off with ``GIGVORA_PLUGINS_DISABLE``. Third-party plugins
+load from the entry-point group ``gigvora.plugins`` when their name is in ``GIGVORA_PLUGINS_ALLOW``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+import pluggy
+
+from realtime import hookspecs
+from realtime.config import Settings
+from realtime.errors import AppError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "gigvora.plugins"
+#: Built-in features, by plugin name → module. Order is registration order.
+BUILTIN_PLUGINS: dict[str, str] = {
+    "api": "api.plugin",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a pre-store hook decided about a message (see ``gigvora_message_pre_store``)."""
+
+    action: Literal["allow", "transform", "hold", "block"]
+    text: str | None = None
+    code: str = "moderation_blocked"
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PluginContext:
+    """The façade a plugin may use. Nothing else of the server is reachable from a plugin."""
+
+    settings: Settings
+    log: logging.Logger
+    metrics: Any
+    store: Any
+    authenticate: Callable[[Any], Any]
+    emit: Callable[..., Awaitable[None]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_plugin_manager(settings: Settings, extra_plugins: list[Any] | None = None
+                         ) -> pluggy.PluginManager:
+    """A plugin manager with the built-in, allowed third-party and explicit plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN_PLUGINS.items():
+        if name not in settings.plugins_disable:
+            pm.register(importlib.import_module(module), name=name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in settings.plugins_allow and ep.name not in settings.plugins_disable:
+            pm.register(ep.load(), name=ep.name)
+        else:
+            log.info("plugin not allowed, skipped", extra={"plugin": ep.name})
+    for plugin in extra_plugins or []:
+        pm.register(plugin)
+    return pm
+
+
+class HookRunner:
+    """Calls hook implementations one by one, timed, bounded, logged and counted."""
+
+    def __init__(self, pm: pluggy.PluginManager, timeout: float, metrics: Any) -> None:
+        self._pm = pm
+        self._timeout = timeout
+        self._metrics = metrics
+        self._impls: dict[str, list[Any]] = {}
+        self.ctx: PluginContext | None = None
+
+    def impls(self, hook: str) -> list[Any]:
+        """The implementations of ``hook`` (cached: plugins are fixed after boot)."""
+        found = self._impls.get(hook)
+        if found is None:
+            found = list(reversed(getattr(self._pm.hook, hook).get_hookimpls()))
+            self._impls[hook] = found
+        return found
+
+    def has(self, hook: str) -> bool:
+        """True if any plugin implements ``hook``."""
+        return bool(self.impls(hook))
+
+    def collect(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call a sync list-returning hook on every plugin; concatenate what they return."""
+        items: list[Any] = []
+        for impl in self.impls(hook):
+            try:
+                items.extend(impl.function(**self._args(impl, kwargs)) or [])
+            except Exception:
+                self._failed(impl, hook, "error")
+        return items
+
+    async def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call every implementation; failures and timeouts are contained."""
+        for impl in self.impls(hook):
+            try:
+                await self._call(impl, hook, kwargs)
+            except (TimeoutError, Exception) as error:
+                self._failed(impl, hook, "timeout" if isinstance(error, TimeoutError) else "error")
+
+    async def pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> Verdict:
+        """Run the veto chain: transforms feed forward, hold/block win, failure refuses."""
+        final: Verdict = Verdict("allow")
+        for impl in self.impls("gigvora_message_pre_store"):
+            try:
+                verdict = await self._call(impl, "gigvora_message_pre_store",
+                                           {"draft": draft, "user": user})
+            except (TimeoutError, Exception) as error:
+                kind = "timeout" if isinstance(error, TimeoutError) else "error"
+                self._failed(impl, "gigvora_message_pre_store", kind)
+                raise AppError("unavailable", "message checks are unavailable, retry later",
+                               retry_after_ms=1000) from None
+            if verdict is None or verdict.action == "allow":
+                continue
+            if verdict.action == "transform" and verdict.text is not None:
+                draft = {**draft, "text": verdict.text}
+                final = verdict
+                continue
+            return verdict
+        return final
+
+    async def _call(self, impl: Any, hook: str, kwargs: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = impl.function(**self._args(impl, kwargs))
+            if inspect.isawaitable(result):
+                async with asyncio.timeout(self._timeout):
+                    result = await result
+            return result
+        finally:
+            self._metrics.plugin_hook_seconds.labels(impl.plugin_name, hook).observe(
+                time.perf_counter() - started)
+
+    def _failed(self, impl: Any, hook: str, kind: str) -> None:
+        log.exception("plugin hook failed", extra={"plugin": impl.plugin_name, "hook": hook,
+                                                   "kind": kind})
+        self._metrics.plugin_failures.labels(impl.plugin_name, hook, kind).inc()
+
+
+    def _args(self, impl: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Only the arguments the implementation asks for (pluggy's own convention)."""
+        kwargs = {"ctx": self.ctx, **kwargs}
+        return {name: kwargs[name] for name in impl.argnames if name in kwargs}

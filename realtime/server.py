@@ -1,0 +1,52 @@
+"""``gigvora serve``: run the app on uvloop with our own signal handling (drain on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from realtime.app import FANOUT, HUB, LIFECYCLE, SIO, create_app
+from realtime.config import Settings
+from realtime.lifecycle import drain
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    """Boot, listen, wait for SIGTERM/SIGINT, drain, stop."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=settings.drain_timeout_s)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    log.info("listening", extra={"host": settings.host, "port": port})
+    print(f"gigvora listening on http://{settings.host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: draining")
+    await drain(app[LIFECYCLE], app[HUB], app[SIO], app[FANOUT], settings.drain_grace_s,
+                settings.drain_timeout_s)
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def run(settings: Settings) -> None:
+    """Run ``serve`` on uvloop (asyncio's loop where uvloop is missing)."""
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(settings))
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""Voice and video rooms (aiortc SFU). Not built yet: see the issues."""

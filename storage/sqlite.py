@@ -1,0 +1,433 @@
+"""SQLite backend: one writer thread with group commit, a small pool of reader threads.
+
+Every write is queued to the writer thread, which drains whatever is queued, runs it in one
+``BEGIN IMMEDIATE`` transaction (a SAVEPOINT per operation, so one failing operation does not
+poison its batch), commits once (WAL, ``synchronous=FULL``: one fsync for the whole batch) and
+only then resolves the callers' futures. ``BEGIN IMMEDIATE`` plus a busy timeout makes it safe
+for several processes to share one file on one host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from storage import schema
+from storage.base import (
+    Channel,
+    Conflict,
+    Message,
+    MessageDraft,
+    NotFound,
+    StoreUnavailable,
+    new_id,
+    now_iso,
+)
+
+T = TypeVar("T")
+MAX_BATCH = 512
+MESSAGE_COLUMNS = ("id, channel_id, seq, author_id, author_name, text, client_id, thread_id, "
+                   "created_at, edited_at, deleted, reactions")
+Op = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the pragmas every Gigvora connection uses."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(id=row[0], channel=row[1], seq=row[2], author_id=row[3], author_name=row[4],
+                   text=row[5], client_id=row[6], thread_id=row[7], created_at=row[8],
+                   edited_at=row[9], deleted=bool(row[10]), reactions=orjson.loads(row[11]))
+
+
+def _channel(row: tuple[Any, ...]) -> Channel:
+    return Channel(id=row[0], name=row[1], kind=row[2], read_roles=orjson.loads(row[3]),
+                   post_roles=orjson.loads(row[4]),
+                   members=orjson.loads(row[5]) if row[5] is not None else None,
+                   created_at=row[6], last_seq=row[7])
+
+
+class _WriterThread(threading.Thread):
+    """Runs queued write operations in batches: one transaction and one fsync per batch."""
+
+    def __init__(self, path: str, loop: asyncio.AbstractEventLoop,
+                 on_commit: Callable[[int, float], None]) -> None:
+        super().__init__(name="gigvora-sqlite-writer", daemon=True)
+        self._path = path
+        self._loop = loop
+        self._queue: queue.SimpleQueue[Op | None] = queue.SimpleQueue()
+        self._on_commit = on_commit
+        self.pending = 0
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue ``fn(conn, *args)``; the future resolves after the batch commits."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self.pending += 1
+        self._queue.put((fn, args, future))
+        return future
+
+    def stop(self) -> None:
+        """Ask the thread to finish the queue and exit."""
+        self._queue.put(None)
+
+    def run(self) -> None:
+        conn = connect(self._path)
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> list[Op] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
+        started = time.perf_counter()
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, args, future in batch:
+                results.append((future, *self._run_one(conn, fn, args)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            failure = StoreUnavailable(f"store write failed: {error}")
+            results = [(future, None, failure) for _, _, future in batch]
+        self._on_commit(len(batch), time.perf_counter() - started)
+        self._resolve(results)
+
+    @staticmethod
+    def _run_one(conn: sqlite3.Connection, fn: Callable[..., Any],
+                 args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+        conn.execute("SAVEPOINT op")
+        try:
+            value = fn(conn, *args)
+        except (Conflict, NotFound, ValueError, sqlite3.IntegrityError) as error:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            return None, error
+        conn.execute("RELEASE op")
+        return value, None
+
+    def _resolve(self, results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+                 ) -> None:
+        def settle() -> None:
+            self.pending -= len(results)
+            for future, value, error in results:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
+        try:
+            self._loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+class SQLiteStore:
+    """The embedded store (see module docstring)."""
+
+    def __init__(self, path: str, readers: int = 2) -> None:
+        self.path = path
+        self._reader_count = readers
+        self._writer: _WriterThread | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.commits = 0
+        self.committed_ops = 0
+        self.last_commit_seconds = 0.0
+        self.commit_observer: Callable[[int, float], None] | None = None
+
+    # lifecycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the file, apply migrations, start the writer and readers."""
+        loop = asyncio.get_running_loop()
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await loop.run_in_executor(None, self._migrate)
+        self._readers = ThreadPoolExecutor(self._reader_count, "gigvora-sqlite-reader")
+        self._writer = _WriterThread(self.path, loop, self._committed)
+        self._writer.start()
+
+    def _migrate(self) -> None:
+        conn = connect(self.path)
+        try:
+            schema.migrate(conn)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot migrate {self.path}: {error}") from error
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        """Drain the write queue, stop the threads, close every connection."""
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            self._writer.stop()
+            await loop.run_in_executor(None, self._writer.join)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    def _committed(self, ops: int, seconds: float) -> None:
+        self.commits += 1
+        self.committed_ops += ops
+        self.last_commit_seconds = seconds
+        if self.commit_observer is not None:
+            self.commit_observer(ops, seconds)
+
+    def stats(self) -> dict[str, float]:
+        """Write queue depth and commit counters."""
+        return {"write_queue_depth": float(self._writer.pending if self._writer else 0),
+                "commits": float(self.commits), "committed_ops": float(self.committed_ops),
+                "last_commit_seconds": self.last_commit_seconds}
+
+    # plumbing -----------------------------------------------------------------------------
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("store is closed")
+        return await self._writer.submit(fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._readers is None:
+            raise StoreUnavailable("store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, self._in_reader, fn, args)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"store read failed: {error}") from error
+
+    def _in_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return fn(conn, *args)
+
+    async def ping(self) -> None:
+        """A read round-trip through the reader pool."""
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # channels -----------------------------------------------------------------------------
+    async def ensure_channel(self, channel: Channel) -> Channel:
+        """Create unless present; return the stored channel."""
+        return await self._write(_ensure_channel, channel)
+
+    async def create_channel(self, channel: Channel) -> Channel:
+        """Create; Conflict if the id exists."""
+        return await self._write(_create_channel, channel)
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        """One channel or None."""
+        return await self._read(_get_channel, channel_id)
+
+    async def list_channels(self) -> list[Channel]:
+        """All channels by id."""
+        return await self._read(lambda conn: [_channel(r) for r in conn.execute(
+            "SELECT * FROM channels ORDER BY id")])
+
+    # messages -----------------------------------------------------------------------------
+    async def append_message(self, draft: MessageDraft) -> tuple[Message, bool]:
+        """Store with the next seq, idempotent on (channel, author, client_id)."""
+        return await self._write(_append, draft)
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """One message or None."""
+        return await self._read(_get_message, message_id)
+
+    async def edit_message(self, message_id: str, text: str) -> Message:
+        """New text and ``edited_at``."""
+        return await self._write(_update_message, message_id,
+                                 "text = ?, edited_at = ?", (text, now_iso()))
+
+    async def delete_message(self, message_id: str) -> Message:
+        """Soft delete: text cleared, reactions dropped, ``deleted`` set."""
+        return await self._write(_update_message, message_id,
+                                 "text = '', deleted = 1, reactions = '{}', edited_at = ?",
+                                 (now_iso(),))
+
+    async def set_reaction(self, message_id: str, emoji: str, user_id: str,
+                           present: bool) -> Message:
+        """Add or remove one user's reaction."""
+        return await self._write(_set_reaction, message_id, emoji, user_id, present)
+
+    async def history(self, channel_id: str, *, before_seq: int | None = None,
+                      after_seq: int | None = None, limit: int = 50,
+                      thread_id: str | None = None) -> list[Message]:
+        """Messages by seq (see Store.history)."""
+        return await self._read(_history, channel_id, before_seq, after_seq, limit, thread_id)
+
+    # read state ---------------------------------------------------------------------------
+    async def set_read(self, user_id: str, channel_id: str, seq: int) -> int:
+        """Move the marker forward only."""
+        return await self._write(_set_read, user_id, channel_id, seq)
+
+    async def read_state(self, user_id: str) -> dict[str, int]:
+        """Markers by channel."""
+        return await self._read(lambda conn: dict(conn.execute(
+            "SELECT channel_id, seq FROM read_state WHERE user_id = ?", (user_id,))))
+
+
+# SQL, run on the writer thread or a reader thread ------------------------------------------
+def _get_channel(conn: sqlite3.Connection, channel_id: str) -> Channel | None:
+    row = conn.execute("SELECT * FROM channels WHERE id = ?", (channel_id,)).fetchone()
+    return _channel(row) if row else None
+
+
+def _insert_channel(conn: sqlite3.Connection, c: Channel) -> None:
+    conn.execute("INSERT INTO channels (id, name, kind, read_roles, post_roles, members, "
+                 "created_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                 (c.id, c.name, c.kind, orjson.dumps(c.read_roles).decode(),
+                  orjson.dumps(c.post_roles).decode(),
+                  None if c.members is None else orjson.dumps(c.members).decode(),
+                  c.created_at))
+
+
+def _ensure_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:
+    existing = _get_channel(conn, channel.id)
+    if existing is not None:
+        return existing
+    _insert_channel(conn, channel)
+    return channel
+
+
+def _create_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:
+    if _get_channel(conn, channel.id) is not None:
+        raise Conflict(f"channel {channel.id} exists")
+    _insert_channel(conn, channel)
+    return channel
+
+
+def _get_message(conn: sqlite3.Connection, message_id: str) -> Message | None:
+    row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                       (message_id,)).fetchone()
+    return _message(row) if row else None
+
+
+def _append(conn: sqlite3.Connection, d: MessageDraft) -> tuple[Message, bool]:
+    if d.client_id is not None:
+        row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = ? AND "
+                           "author_id = ? AND client_id = ?",
+                           (d.channel, d.author_id, d.client_id)).fetchone()
+        if row:
+            return _message(row), False
+    seq_row = conn.execute("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? "
+                           "RETURNING last_seq", (d.channel,)).fetchone()
+    if seq_row is None:
+        raise NotFound(f"channel {d.channel} does not exist")
+    message = Message(id=new_id(), channel=d.channel, seq=seq_row[0], author_id=d.author_id,
+                      author_name=d.author_name, text=d.text, created_at=now_iso(),
+                      client_id=d.client_id, thread_id=d.thread_id)
+    conn.execute(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,NULL,0,'{{}}')",
+                 (message.id, message.channel, message.seq, message.author_id,
+                  message.author_name, message.text, message.client_id, message.thread_id,
+                  message.created_at))
+    return message, True
+
+
+def _update_message(conn: sqlite3.Connection, message_id: str, assignments: str,
+                    params: tuple[Any, ...]) -> Message:
+    cursor = conn.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*params, message_id))
+    if cursor.rowcount == 0:
+        raise NotFound(f"message {message_id} does not exist")
+    message = _get_message(conn, message_id)
+    assert message is not None
+    return message
+
+
+def _set_reaction(conn: sqlite3.Connection, message_id: str, emoji: str, user_id: str,
+                  present: bool) -> Message:
+    message = _get_message(conn, message_id)
+    if message is None or message.deleted:
+        raise NotFound(f"message {message_id} does not exist")
+    users = message.reactions.get(emoji, [])
+    if present and user_id not in users:
+        users = [*users, user_id]
+    elif not present:
+        users = [u for u in users if u != user_id]
+    reactions = {**message.reactions, emoji: users} if users else {
+        k: v for k, v in message.reactions.items() if k != emoji}
+    conn.execute("UPDATE messages SET reactions = ? WHERE id = ?",
+                 (orjson.dumps(reactions).decode(), message_id))
+    message.reactions = reactions
+    return message
+
+
+def _history(conn: sqlite3.Connection, channel_id: str, before_seq: int | None,
+             after_seq: int | None, limit: int, thread_id: str | None) -> list[Message]:
+    where, params = ["channel_id = ?"], [channel_id]
+    if thread_id is not None:
+        where.append("(thread_id = ? OR id = ?)")
+        params += [thread_id, thread_id]
+    if after_seq is not None:
+        where.append("seq > ?")
+        params.append(after_seq)
+    if before_seq is not None:
+        where.append("seq < ?")
+        params.append(before_seq)
+    order = "ASC" if after_seq is not None else "DESC"
+    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                        f"ORDER BY seq {order} LIMIT ?", (*params, limit)).fetchall()
+    messages = [_message(r) for r in rows]
+    return messages if order == "ASC" else messages[::-1]
+
+
+def _set_read(conn: sqlite3.Connection, user_id: str, channel_id: str, seq: int) -> int:
+    conn.execute("INSERT INTO read_state (user_id, channel_id, seq, updated_at) "
+                 "VALUES (?, ?, ?, ?) ON CONFLICT (user_id, channel_id) DO UPDATE SET "
+                 "seq = MAX(seq, excluded.seq), updated_at = excluded.updated_at",
+                 (user_id, channel_id, seq, now_iso()))
+    row = conn.execute("SELECT seq FROM read_state WHERE user_id = ? AND channel_id = ?",
+                       (user_id, channel_id)).fetchone()
+    return int(row[0])
+
+
+__all__ = ["Conflict", "NotFound", "SQLiteStore"]
