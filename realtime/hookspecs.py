@@ -102,7 +102,11 @@ def gigvora_channel_join(ctx: Any, user: dict[str, Any], channel: str) -> Any:
 
 @hookspec
 def gigvora_channel_leave(ctx: Any, user: dict[str, Any], channel: str) -> Any:
-    """A user left a channel room. Args and return as ``gigvora_channel_join``. May not veto."""
+    """A user left a channel room.
+
+    Args: ``user`` ``{"id", "name", "roles"}``, the channel id. Returns: nothing (may be async).
+    May not veto.
+    """
 
 
 @hookspec
