@@ -43,7 +43,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/api/v1/openapi.json``."""
     channel_create = ChannelCreate.model_json_schema()
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Gigvora Live HTTP API", "version": __version__},

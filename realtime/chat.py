@@ -14,11 +14,8 @@ import socketio
 
 from realtime import chat_models as m
 from realtime.errors import AppError
-from realtime.hub import Hub
 from realtime.identity import Principal
-from realtime.limits import TypingThrottle
 from realtime.plugins import HookRunner
-from realtime.presence import Presence
 from realtime.tasks import TaskOwner
 from storage.base import Channel, Conflict, Message, MessageDraft, NotFound, Store
 

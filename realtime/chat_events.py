@@ -53,10 +53,13 @@ class ChatEvents:
 
     # connection ----------------------------------------------------------------------------
     async def connected(self, sid: str, who: Principal, namespace: str) -> None:
-        """Join the user's own room; announce the user if this is their first tab."""
+        """Join the user's own room; announce the user if this is their first tab.
+
+        The announcement runs as a task so it follows the Socket.IO CONNECT packet, which
+        python-socketio sends only after this handler returns."""
         await self.sio.enter_room(sid, user_room(who.sub), namespace=NS)
         if self.presence.connect(who.sub, who.name, sid):
-            await self._announce(who, "online")
+            self.hub.tasks.spawn(self._announce(who, "online"), name="presence:online")
         if self.hooks.has("gigvora_client_connect"):
             await self.hooks.notify("gigvora_client_connect", user=user_dict(who), sid=sid,
                                     namespace=namespace)

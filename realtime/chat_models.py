@@ -1,4 +1,4 @@
-"""Payload models of namespace ``/`` (community chat): validated at the edge, extra fields refused."""
+"""Payload models of namespace ``/`` (community chat): validated at the edge, strict."""
 
 from __future__ import annotations
 

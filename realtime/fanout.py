@@ -34,6 +34,8 @@ from aiohttp import web
 from engineio import packet as eio_packet
 
 log = logging.getLogger(__name__)
+#: How long a closing WebSocket waits for the client's close frame (aiohttp's default is 10 s).
+CLOSE_TIMEOUT_S = 2.0
 
 
 class OrjsonShim:
@@ -154,7 +156,8 @@ class DirectWebSocket:
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         request: web.Request = environ["aiohttp.request"]
         self._sock = sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False)
+            max_msg_size=self.server.max_http_buffer_size, compress=False,
+            timeout=CLOSE_TIMEOUT_S)
         await sock.prepare(request)
         eio_socket = getattr(self.handler, "__self__", None)
         fanout: Fanout | None = getattr(self.server, "gigvora_fanout", None)

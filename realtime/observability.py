@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -25,21 +26,21 @@ def new_correlation_id(candidate: str | None = None) -> str:
     return uuid.uuid4().hex
 
 
-def _add_correlation(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_correlation(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     cid = correlation_id.get()
     if cid is not None:
         event.setdefault("correlation_id", cid)
     return event
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if any(part in key.lower() for part in _SECRET_KEYS):
             event[key] = "[redacted]"
     return event
 
 
-def _stdlib_extra(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _stdlib_extra(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Lift ``extra={...}`` fields of stdlib log records into the JSON event."""
     record = event.get("_record")
     if record is not None:
@@ -71,7 +72,8 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for noisy in ("engineio.server", "socketio.server", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    structlog.configure(processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    structlog.configure(processors=[*shared,
+                                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                         logger_factory=structlog.stdlib.LoggerFactory(),
                         wrapper_class=structlog.stdlib.BoundLogger, cache_logger_on_first_use=True)
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -41,6 +42,7 @@ async def serve(settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     """Run ``serve`` on uvloop (asyncio's loop where uvloop is missing)."""
+    factory: Callable[[], asyncio.AbstractEventLoop]
     try:
         import uvloop
 

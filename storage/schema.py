@@ -71,7 +71,8 @@ def check(conn: sqlite3.Connection) -> list[str]:
     """Drift between shipped and applied migrations (missing, unknown or edited)."""
     shipped = {m.version: m for m in available()}
     have = applied(conn)
-    problems = [f"migration {v} ({m.name}) not applied" for v, m in shipped.items() if v not in have]
+    problems = [f"migration {v} ({m.name}) not applied" for v, m in shipped.items()
+                if v not in have]
     problems += [f"migration {v} applied but unknown to this version" for v in have
                  if v not in shipped]
     problems += [f"migration {v} ({shipped[v].name}) checksum differs" for v, s in have.items()

@@ -366,7 +366,8 @@ def _append(conn: sqlite3.Connection, d: MessageDraft) -> tuple[Message, bool]:
     message = Message(id=new_id(), channel=d.channel, seq=seq_row[0], author_id=d.author_id,
                       author_name=d.author_name, text=d.text, created_at=now_iso(),
                       client_id=d.client_id, thread_id=d.thread_id)
-    conn.execute(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,NULL,0,'{{}}')",
+    conn.execute(f"INSERT INTO messages ({MESSAGE_COLUMNS}) "
+                 "VALUES (?,?,?,?,?,?,?,?,?,NULL,0,'{}')",
                  (message.id, message.channel, message.seq, message.author_id,
                   message.author_name, message.text, message.client_id, message.thread_id,
                   message.created_at))
@@ -403,7 +404,8 @@ def _set_reaction(conn: sqlite3.Connection, message_id: str, emoji: str, user_id
 
 def _history(conn: sqlite3.Connection, channel_id: str, before_seq: int | None,
              after_seq: int | None, limit: int, thread_id: str | None) -> list[Message]:
-    where, params = ["channel_id = ?"], [channel_id]
+    where: list[str] = ["channel_id = ?"]
+    params: list[Any] = [channel_id]
     if thread_id is not None:
         where.append("(thread_id = ? OR id = ?)")
         params += [thread_id, thread_id]
