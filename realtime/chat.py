@@ -18,18 +18,11 @@ from realtime.identity import Principal
 from realtime.plugins import HookRunner
 from realtime.tasks import TaskOwner
 from storage.base import Channel, Conflict, Message, MessageDraft, NotFound, Store
+from storage.seed import seed_channels
 
 log = logging.getLogger(__name__)
 NS = "/"
 STAFF = frozenset({"admin", "moderator"})
-SEED_CHANNELS = (
-    Channel(id="general", name="General", kind="public"),
-    Channel(id="announcements", name="Announcements", kind="announcement",
-            post_roles=["admin", "moderator"]),
-    Channel(id="help", name="Help", kind="public"),
-)
-
-
 def room(channel_id: str) -> str:
     """The Socket.IO room of a channel."""
     return "ch:" + channel_id
@@ -82,9 +75,7 @@ class ChatService:
     async def load(self, seed: bool) -> None:
         """Seed the default channels (idempotent) and cache every channel."""
         if seed:
-            for channel in SEED_CHANNELS:
-                await self.store.ensure_channel(Channel(**{
-                    f: getattr(channel, f) for f in ("id", "name", "kind", "post_roles")}))
+            await seed_channels(self.store)
         self.channels = {c.id: c for c in await self.store.list_channels()}
 
     # channels ------------------------------------------------------------------------------

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     chatwoot_webhook_secret: SecretStr | None = None
     chatwoot_hmac_token: SecretStr | None = None
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
+                                   *_: Any, **__: Any) -> tuple[Any, ...]:
+        """Only explicit values: the environment is read in one place, ``_from_environ``."""
+        return (init_settings,)
+
     @field_validator("cors_origins", "plugins_allow", "plugins_disable", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -132,12 +138,16 @@ def lint_environment(environ: Mapping[str, str] | None = None) -> tuple[Settings
     environ = os.environ if environ is None else environ
     problems = [f"{name}: unknown setting" for name in sorted(environ)
                 if name.startswith(PREFIX) and name not in known_variables()]
+    values = _from_environ(environ)
     settings = None
     try:
-        settings = Settings(**_from_environ(environ))
+        settings = Settings(**values)
     except ValidationError as error:
         problems.extend(_validation_problems(error))
-    if settings is not None:
+        bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+        partial = Settings(**{k: v for k, v in values.items() if k not in bad})
+        problems.extend(production_problems(partial))  # report those too, all at once
+    else:
         problems.extend(production_problems(settings))
     return settings, problems
 

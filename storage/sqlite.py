@@ -10,6 +10,8 @@ for several processes to share one file on one host.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -51,6 +53,25 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def take_lock(db: Path, shared: bool) -> int | None:
+    """A ``flock`` on ``<db>.lock``: servers share it, ``db restore`` needs it alone.
+    Returns the descriptor, or None if it is held incompatibly."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    """Release a lock taken by ``take_lock``."""
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -180,12 +201,15 @@ class SQLiteStore:
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
         self.commit_observer: Callable[[int, float], None] | None = None
+        self._lock_fd: int | None = None
 
     # lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
         """Create the file, apply migrations, start the writer and readers."""
         loop = asyncio.get_running_loop()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = take_lock(Path(self.path), shared=True)
+        if self._lock_fd is None:
+            raise StoreUnavailable(f"{self.path} is being restored; try again later")
         await loop.run_in_executor(None, self._migrate)
         self._readers = ThreadPoolExecutor(self._reader_count, "gigvora-sqlite-reader")
         self._writer = _WriterThread(self.path, loop, self._committed)
@@ -214,6 +238,9 @@ class SQLiteStore:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        if self._lock_fd is not None:
+            release_lock(self._lock_fd)
+            self._lock_fd = None
 
     def _committed(self, ops: int, seconds: float) -> None:
         self.commits += 1

@@ -1,0 +1,114 @@
+"""The Store conformance suite: every backend runs these (SQLite always; MongoDB when
+``GIGVORA_TEST_MONGO_URL`` points at a real server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage import Channel, MessageDraft, Store, open_store
+from storage.base import Conflict, NotFound
+
+BACKENDS = ["sqlite"] + (["mongodb"] if os.environ.get("GIGVORA_TEST_MONGO_URL") else [])
+
+
+def pytest_report_header() -> str:  # pragma: no cover - informational
+    return "store backends: " + ", ".join(BACKENDS)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    url = (f"sqlite:///{tmp_path}/conformance.db" if request.param == "sqlite"
+           else os.environ["GIGVORA_TEST_MONGO_URL"])
+    backend = open_store(url)
+    await backend.open()
+    await backend.ensure_channel(Channel(id="c", name="C"))
+    yield backend
+    await backend.close()
+
+
+def draft(text: str, client_id: str | None = None, author: str = "u") -> MessageDraft:
+    return MessageDraft("c", author, author.upper(), text, client_id)
+
+
+async def test_seqs_are_gap_free_under_concurrency(store: Store) -> None:
+    results = await asyncio.gather(*(store.append_message(draft(str(i))) for i in range(300)))
+    assert sorted(m.seq for m, _ in results) == list(range(1, 301))
+    assert len({m.id for m, _ in results}) == 300
+
+
+async def test_client_id_idempotency(store: Store) -> None:
+    first, created = await store.append_message(draft("a", "k"))
+    again, created_again = await store.append_message(draft("different text", "k"))
+    other_author, _ = await store.append_message(draft("a", "k", author="v"))
+    assert created and not created_again and again == first
+    assert other_author.seq == first.seq + 1
+    concurrent = await asyncio.gather(*(store.append_message(draft("x", "same"))
+                                        for _ in range(20)))
+    assert len({m.id for m, _ in concurrent}) == 1
+    assert sum(created for _, created in concurrent) == 1
+
+
+async def test_unknown_channel_is_not_found_and_consumes_nothing(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.append_message(MessageDraft("nope", "u", "U", "x"))
+    message, _ = await store.append_message(draft("ok"))
+    assert message.seq == 1
+
+
+async def test_history_windows(store: Store) -> None:
+    for i in range(10):
+        await store.append_message(draft(str(i)))
+    assert [m.seq for m in await store.history("c", limit=3)] == [8, 9, 10]
+    assert [m.seq for m in await store.history("c", before_seq=4, limit=5)] == [1, 2, 3]
+    assert [m.seq for m in await store.history("c", after_seq=7, limit=5)] == [8, 9, 10]
+    assert await store.history("c", after_seq=10) == []
+
+
+async def test_edit_delete_reactions(store: Store) -> None:
+    message, _ = await store.append_message(draft("hello"))
+    edited = await store.edit_message(message.id, "hello!")
+    assert edited.text == "hello!" and edited.edited_at is not None
+    reacted = await store.set_reaction(message.id, "🎉", "a", True)
+    reacted = await store.set_reaction(message.id, "🎉", "b", True)
+    assert reacted.reactions == {"🎉": ["a", "b"]}
+    assert (await store.set_reaction(message.id, "🎉", "a", True)).reactions == {"🎉": ["a", "b"]}
+    assert (await store.set_reaction(message.id, "🎉", "a", False)).reactions == {"🎉": ["b"]}
+    deleted = await store.delete_message(message.id)
+    assert deleted.deleted and deleted.text == "" and deleted.reactions == {}
+    with pytest.raises(NotFound):
+        await store.set_reaction(message.id, "🎉", "a", True)
+    with pytest.raises(NotFound):
+        await store.edit_message("missing", "x")
+
+
+async def test_threads_in_history(store: Store) -> None:
+    root, _ = await store.append_message(draft("root"))
+    await store.append_message(draft("other"))
+    reply, _ = await store.append_message(MessageDraft("c", "u", "U", "reply", None, root.id))
+    thread = await store.history("c", thread_id=root.id)
+    assert [m.id for m in thread] == [root.id, reply.id]
+
+
+async def test_channels_and_read_state(store: Store) -> None:
+    with pytest.raises(Conflict):
+        await store.create_channel(Channel(id="c", name="again"))
+    created = await store.create_channel(Channel(id="d", name="D", kind="private",
+                                                 read_roles=["moderator"]))
+    assert (await store.get_channel("d")) == created
+    assert [c.id for c in await store.list_channels()] == ["c", "d"]
+    assert (await store.ensure_channel(Channel(id="d", name="ignored"))).name == "D"
+    assert await store.set_read("u", "c", 5) == 5
+    assert await store.set_read("u", "c", 2) == 5
+    assert await store.read_state("u") == {"c": 5}
+    await store.append_message(draft("x"))
+    assert (await store.get_channel("c")).last_seq == 1  # type: ignore[union-attr]
+
+
+async def test_ping_and_stats(store: Store) -> None:
+    await store.ping()
+    assert "write_queue_depth" in store.stats()
