@@ -153,3 +153,15 @@ async def test_expired_token_mid_session_is_refused_and_disconnected(server: Liv
             break
         await asyncio.sleep(0.02)
     assert not client.sio.connected
+
+
+async def test_foreign_origin_is_refused(server: LiveServer) -> None:
+    client = await server.client(connect=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.sio.connect(server.url, auth={"token": mint("alice")},
+                                 transports=["websocket"], headers={"Origin": "http://evil.example"},
+                                 wait_timeout=5)
+    same = await server.client(connect=False)
+    await same.sio.connect(server.url, auth={"token": mint("alice")}, transports=["websocket"],
+                           headers={"Origin": server.url}, wait_timeout=5)
+    assert same.sio.connected

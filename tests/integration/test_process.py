@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import Client, ServerProcess, mint
+from tests.helpers import SECRET, Client, ServerProcess, mint
 
 
 async def _writer(url: str, sub: str, acked: list[str], stop: asyncio.Event) -> None:
@@ -76,7 +76,8 @@ async def test_sigkill_loses_no_acked_message(tmp_path: Path) -> None:
 
 
 async def test_sigterm_drains_cleanly(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, GIGVORA_DRAIN_GRACE_S="1.0").start()
+    server = ServerProcess(tmp_path, GIGVORA_DRAIN_GRACE_S="1.0",
+                           GIGVORA_LOG_LEVEL="debug").start()
     clients: list[Client] = []
     try:
         await server.wait_ready()
@@ -95,6 +96,9 @@ async def test_sigterm_drains_cleanly(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.02)
             assert status == 503, "readiness did not go 503 while draining"
+        in_flight = await clients[0].call("message:send", {"channel": "general",
+                                                           "text": "sent while draining"})
+        assert in_flight["ok"], in_flight  # existing sessions finish their work
         late = Client(server.url, mint("late"))
         try:
             await late.connect()
@@ -109,6 +113,9 @@ async def test_sigterm_drains_cleanly(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.02)
         assert server.proc.poll() == 0, server.output()
+        logs = server.output()
+        assert '"state": "draining"' in logs and '"event": "drained"' in logs
+        assert SECRET not in logs and not any(c.token in logs for c in clients)
         elapsed = time.monotonic() - started
         for client in clients:
             for _ in range(100):
