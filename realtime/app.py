@@ -15,21 +15,23 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from realtime.chat import NS, ChatService
+from realtime.chat import NS, ChatService, room
 from realtime.chat_events import ChatEvents
+from realtime.cluster import Cluster, ClusterCollector, build_cluster, redis_check, wait_subscribed
 from realtime.config import Settings, resolve_jwt_secret
 from realtime.fanout import DirectWebSocket, Fanout, FanoutManager, OrjsonShim
 from realtime.health import CheckResult, HealthCheck, run_checks
 from realtime.hub import Hub
 from realtime.identity import TokenService
 from realtime.lifecycle import Lifecycle, drain
-from realtime.limits import TokenBucket, TypingThrottle
+from realtime.limits import TypingThrottle
 from realtime.observability import Metrics
 from realtime.ops_http import OpsViews, authenticate, make_middlewares
 from realtime.plugins import HookRunner, PluginContext, build_plugin_manager
-from realtime.presence import Presence
+from realtime.presence import RedisPresence
+from realtime.repair import DeliveryTracker
 from realtime.tasks import TaskOwner, supervise
-from storage import Store, open_store
+from storage import Message, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,14 @@ STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
 TASKS = web.AppKey("tasks", TaskOwner)
 PLUGIN_CTX = web.AppKey("plugin_ctx", PluginContext)
 LOOP_LAG = web.AppKey("loop_lag", list)
+CLUSTER = web.AppKey("cluster", Cluster)
 #: Engine.IO frame ceiling: any frame up to 64 KiB gets an answer (field limits are tighter).
 MAX_FRAME_BYTES = 128 * 1024
 
 
-def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics) -> socketio.AsyncServer:
-    manager = FanoutManager(fanout, metrics.fanout_deliveries.inc)
+def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics, cluster: Cluster
+              ) -> socketio.AsyncServer:
+    manager = FanoutManager(fanout, metrics.fanout_deliveries.inc, cluster.bus)
     cors: Any = settings.cors_origins or None  # None: same origin only
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, json=OrjsonShim,
                                cors_allowed_origins=cors, max_http_buffer_size=MAX_FRAME_BYTES,
@@ -70,21 +74,22 @@ def create_app(settings: Settings, *, plugins: list[Any] | None = None) -> web.A
                           settings.jwt_previous_secret.get_secret_value()
                           if settings.jwt_previous_secret else None)
     fanout = Fanout(settings.max_outbound_bytes, metrics.slow_consumers.inc)
-    sio = _socketio(settings, fanout, metrics)
+    cluster = build_cluster(settings)
+    metrics.registry.register(ClusterCollector(cluster))
+    sio = _socketio(settings, fanout, metrics, cluster)
     tasks = TaskOwner("app")
-    hub = Hub(sio, tokens, metrics,
-              TokenBucket(settings.message_rate_per_s, settings.message_burst),
-              settings.max_connections, tasks)
+    hub = Hub(sio, tokens, metrics, cluster.limiter, settings.max_connections, tasks)
     hooks = HookRunner(build_plugin_manager(settings, plugins), settings.hook_timeout_s, metrics)
     for key, value in ((SETTINGS, settings), (METRICS, metrics), (LIFECYCLE, Lifecycle()),
                        (TOKENS, tokens), (SIO, sio), (HUB, hub), (FANOUT, fanout),
-                       (HOOKS, hooks), (TASKS, tasks), (LOOP_LAG, [0.0])):
+                       (HOOKS, hooks), (TASKS, tasks), (LOOP_LAG, [0.0]), (CLUSTER, cluster)):
         app[key] = value  # type: ignore[index]
     sio.attach(app)
     _wire_plugins(app)
     app.router.add_routes(OpsViews(tokens, metrics, lambda: readiness(app),
                                    lambda: refresh_gauges(app)).routes())
-    app.cleanup_ctx.extend([store_ctx, chat_ctx, plugins_ctx, workers_ctx, ready_ctx])
+    app.cleanup_ctx.extend([store_ctx, redis_ctx, chat_ctx, plugins_ctx, workers_ctx,
+                            ready_ctx])
     app.on_shutdown.append(_drain_on_shutdown)
     return app
 
@@ -124,17 +129,66 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With Redis: run the bus, wait for the first subscription, share presence; close last."""
+    cluster = app[CLUSTER]
+    bus = cluster.bus
+    if bus is None:
+        yield
+        return
+    owner = TaskOwner("redis")
+    owner.spawn(bus.run_publisher(), name="bus-publisher")
+    owner.spawn(bus.run_listener(), name="bus-listener")
+    sio = app[SIO]
+
+    async def announce(user: dict[str, str], status: str) -> None:
+        await sio.emit("presence", {"user": user, "status": status}, namespace=NS)
+    cluster.presence = RedisPresence(bus.redis, bus.node_id, announce)
+    try:
+        await wait_subscribed(bus)
+        yield
+    finally:
+        if isinstance(cluster.presence, RedisPresence):
+            await cluster.presence.leave()
+        await owner.close()
+        await bus.close()
+
+
 async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Seed and cache channels; bind the events of namespace ``/``."""
-    settings = app[SETTINGS]
-    chat = ChatService(app[STORE], app[SIO], app[HOOKS], app[TASKS], settings.max_text_chars,
+    """Seed and cache channels; bind the events of namespace ``/``; track cross-node delivery."""
+    settings, cluster, sio = app[SETTINGS], app[CLUSTER], app[SIO]
+    chat = ChatService(app[STORE], sio, app[HOOKS], app[TASKS], settings.max_text_chars,
                        settings.history_limit)
     await chat.load(seed=settings.seed_channels)
+    if cluster.bus is not None:
+        cluster.tracker = chat.tracker = _tracker(app, chat)
+        sio.manager.remote_filter = cluster.tracker.accept_room
+        cluster.bus.on_recovered(lambda: _recovered(app))
     app[CHAT] = chat
     app[PLUGIN_CTX].extra["chat"] = chat
-    ChatEvents(app[HUB], chat, Presence(), TypingThrottle(settings.typing_throttle_s),
+    ChatEvents(app[HUB], chat, cluster.presence, TypingThrottle(settings.typing_throttle_s),
                app[HOOKS]).register()
     yield
+
+
+def _tracker(app: web.Application, chat: ChatService) -> DeliveryTracker:
+    sio = app[SIO]
+
+    def has_local_members(channel: str) -> bool:
+        return bool(sio.manager.rooms.get(NS, {}).get(room(channel)))
+
+    async def deliver(message: Message) -> None:
+        await sio.manager.emit("message:new", message.public(), NS, room=room(message.channel),
+                               ignore_queue=True)
+    return DeliveryTracker(app[STORE], has_local_members, deliver)
+
+
+async def _recovered(app: web.Application) -> None:
+    """After a Redis outage: repair channel gaps now and tell clients to refresh the rest."""
+    cluster = app[CLUSTER]
+    if cluster.tracker is not None:
+        await cluster.tracker.sweep(urgent=True)
+    await app[SIO].manager.emit("resync", {"reason": "fanout_outage"}, NS, ignore_queue=True)
 
 
 async def plugins_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -152,6 +206,11 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     def on_crash(name: str) -> None:
         crashed.labels(name).inc()
     owner.spawn(supervise("loop-lag", lambda: _sample_loop_lag(app[LOOP_LAG]), on_crash))
+    cluster = app[CLUSTER]
+    if cluster.tracker is not None:
+        owner.spawn(supervise("delivery-repair", cluster.tracker.run, on_crash))
+    if isinstance(cluster.presence, RedisPresence):
+        owner.spawn(supervise("presence-heartbeat", cluster.presence.run, on_crash))
     for worker in app[HOOKS].collect("gigvora_background_workers"):
         name = getattr(worker, "__qualname__", "plugin-worker")
         owner.spawn(supervise(name, worker, on_crash), name=name)
@@ -196,8 +255,15 @@ async def readiness(app: web.Application) -> dict[str, Any]:
               HealthCheck("fanout:outbound", "component", lambda: _fanout_check(app),
                           critical=False),
               HealthCheck("eventloop:lag", "system", lambda: _loop_check(app), critical=False),
-              *app[HOOKS].collect("gigvora_health_checks")]
+              *_cluster_checks(app), *app[HOOKS].collect("gigvora_health_checks")]
     return await run_checks(checks)
+
+
+def _cluster_checks(app: web.Application) -> list[HealthCheck]:
+    cluster = app[CLUSTER]
+    if cluster.bus is None:
+        return []
+    return [HealthCheck("redis:pubsub", "cache", lambda: redis_check(cluster), critical=False)]
 
 
 async def _lifecycle_check(app: web.Application) -> CheckResult:

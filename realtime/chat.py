@@ -16,6 +16,7 @@ from realtime import chat_models as m
 from realtime.errors import AppError
 from realtime.identity import Principal
 from realtime.plugins import HookRunner
+from realtime.repair import DeliveryTracker
 from realtime.tasks import TaskOwner
 from storage.base import Channel, Conflict, Message, MessageDraft, NotFound, Store
 from storage.seed import seed_channels
@@ -71,6 +72,8 @@ class ChatService:
         self.max_text_chars = max_text_chars
         self.history_limit = history_limit
         self.channels: dict[str, Channel] = {}
+        #: Set when several nodes share the channels (see realtime.repair).
+        self.tracker: DeliveryTracker | None = None
 
     async def load(self, seed: bool) -> None:
         """Seed the default channels (idempotent) and cache every channel."""
@@ -181,7 +184,10 @@ class ChatService:
 
     async def publish(self, public: dict[str, Any]) -> None:
         """Fan a stored message out to its channel and tell the plugins."""
-        await self.sio.emit("message:new", public, to=room(public["channel"]), namespace=NS)
+        if self.tracker is not None:
+            self.tracker.accept(public["channel"], public["seq"])
+        await self.sio.manager.emit("message:new", public, NS, room=room(public["channel"]),
+                                    seq=public["seq"])
         if self.hooks.has("gigvora_message_stored"):
             self.tasks.spawn(self.hooks.notify("gigvora_message_stored", message=public),
                              name="hook:message_stored")
@@ -261,6 +267,8 @@ class ChatService:
         channel = await self.readable(body.channel, who)
         await self.sio.enter_room(sid, room(channel.id), namespace=NS)
         fresh = await self._fresh(channel.id)
+        if self.tracker is not None:
+            self.tracker.track(channel.id, fresh.last_seq)
         messages, has_more = await self.history(fresh, after_seq=body.since_seq, limit=body.limit)
         reads = await self.store.read_state(who.sub)
         if self.hooks.has("gigvora_channel_join"):

@@ -13,7 +13,7 @@ from realtime.hub import Hub
 from realtime.identity import Principal
 from realtime.limits import TypingThrottle
 from realtime.plugins import HookRunner
-from realtime.presence import Presence
+from realtime.presence import Presence, RedisPresence
 
 MEMBERS = ("member", "agent", "moderator", "admin", "operator")
 
@@ -21,8 +21,8 @@ MEMBERS = ("member", "agent", "moderator", "admin", "operator")
 class ChatEvents:
     """The handlers of namespace ``/``; each one is short: parse happened in the hub."""
 
-    def __init__(self, hub: Hub, chat: ChatService, presence: Presence, typing: TypingThrottle,
-                 hooks: HookRunner) -> None:
+    def __init__(self, hub: Hub, chat: ChatService, presence: Presence | RedisPresence,
+                 typing: TypingThrottle, hooks: HookRunner) -> None:
         self.hub = hub
         self.chat = chat
         self.presence = presence
@@ -58,7 +58,7 @@ class ChatEvents:
         The announcement runs as a task so it follows the Socket.IO CONNECT packet, which
         python-socketio sends only after this handler returns."""
         await self.sio.enter_room(sid, user_room(who.sub), namespace=NS)
-        if self.presence.connect(who.sub, who.name, sid):
+        if await self.presence.connect(who.sub, who.name, sid):
             self.hub.tasks.spawn(self._announce(who, "online"), name="presence:online")
         if self.hooks.has("gigvora_client_connect"):
             await self.hooks.notify("gigvora_client_connect", user=user_dict(who), sid=sid,
@@ -66,7 +66,7 @@ class ChatEvents:
 
     async def disconnected(self, sid: str, who: Principal, namespace: str) -> None:
         """Announce the user offline when their last tab closed."""
-        if self.presence.disconnect(who.sub, sid):
+        if await self.presence.disconnect(who.sub, sid):
             await self._announce(who, "offline")
         if self.hooks.has("gigvora_client_disconnect"):
             await self.hooks.notify("gigvora_client_disconnect", user=user_dict(who), sid=sid,
@@ -128,12 +128,12 @@ class ChatEvents:
 
     async def presence_set(self, sid: str, who: Principal, body: m.PresenceSet) -> Any:
         """``presence:set``: online or away."""
-        if self.presence.status(who.sub) == "offline":
+        if await self.presence.status(who.sub) == "offline":
             raise AppError("not_found", "not connected")
-        if self.presence.set_status(who.sub, body.status):
+        if await self.presence.set_status(who.sub, body.status):
             await self._announce(who, body.status)
         return {"status": body.status}
 
     async def presence_list(self, sid: str, who: Principal, _: Any) -> Any:
         """``presence:list``: who is online now."""
-        return {"users": self.presence.online()}
+        return {"users": await self.presence.online()}

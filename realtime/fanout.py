@@ -33,6 +33,8 @@ import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 
+from realtime.bus import BusMessage, RedisBus
+
 log = logging.getLogger(__name__)
 #: How long a closing WebSocket waits for the client's close frame (aiohttp's default is 10 s).
 CLOSE_TIMEOUT_S = 2.0
@@ -217,19 +219,32 @@ class DirectWebSocket:
 
 
 class FanoutManager(socketio.AsyncManager):
-    """python-socketio's manager with the encode-once, frame-once broadcast path."""
+    """python-socketio's manager with the encode-once, frame-once broadcast path, optionally
+    sharing broadcasts with other nodes over a :class:`realtime.bus.RedisBus`."""
 
-    def __init__(self, fanout: Fanout, on_delivered: Callable[[int], None]) -> None:
+    def __init__(self, fanout: Fanout, on_delivered: Callable[[int], None],
+                 bus: RedisBus | None = None) -> None:
         super().__init__()
         self.fanout = fanout
         self._on_delivered = on_delivered
+        self.bus = bus
+        #: ``accept(room, seq) -> bool``: drops a remote broadcast already delivered here.
+        self.remote_filter: Callable[[str, int], bool] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        if bus is not None:
+            bus.on_deliver(self._from_bus)
 
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
                    **kwargs: Any) -> None:
-        """Broadcast ``event``; without a callback, through the fast path."""
+        """Broadcast ``event``; without a callback, through the fast path (and the bus).
+        ``seq=`` marks a channel message for the other nodes' de-duplication and repair;
+        ``ignore_queue=True`` keeps the broadcast on this node."""
         room = to or room
-        if callback is not None or namespace not in self.rooms:
+        seq = kwargs.pop("seq", 0)
+        local_only = kwargs.pop("ignore_queue", False)
+        if callback is not None or namespace not in self.rooms or not isinstance(
+                room, str | None):
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
                                       callback=callback, **kwargs)
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
@@ -238,24 +253,57 @@ class FanoutManager(socketio.AsyncManager):
         except TypeError:  # binary or exotic payloads: the stock encoder handles them
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
                                       **kwargs)
-        prefix = b"42" if namespace == "/" else b"42" + namespace.encode() + b","
-        frame = ws_frame(prefix + body)
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        packet = (b"2" if namespace == "/" else b"2" + namespace.encode() + b",") + body
+        skip = skip_sid if isinstance(skip_sid, str) else None
+        self._deliver_local(namespace, room, skip, packet)
+        if self.bus is not None and not local_only and not self._is_local_sid(room, namespace):
+            self.bus.publish(BusMessage(self.bus.node_id, namespace, room or "", skip or "",
+                                        seq, packet))
+        return None
+
+    def _is_local_sid(self, room: str | None, namespace: str) -> bool:
+        return room is not None and self.eio_sid_from_sid(room, namespace) is not None
+
+    def _deliver_local(self, namespace: str, room: str | None, skip: str | None,
+                       packet: bytes) -> int:
+        """Write one Socket.IO packet to every local participant of ``room``."""
+        frame: bytes | None = None
         connections = self.fanout.connections
         others: list[str] = []
         delivered = 0
         for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
+            if sid == skip:
                 continue
             conn = connections.get(eio_sid)
             if conn is None:
                 others.append(eio_sid)
-            else:
-                conn.write(frame)
-                delivered += 1
+                continue
+            if frame is None:
+                frame = ws_frame(b"4" + packet)
+            conn.write(frame)
+            delivered += 1
         if others:
-            pkt = eio_packet.Packet(eio_packet.MESSAGE, (prefix + body).decode()[1:])
-            await asyncio.gather(*(self.server._send_eio_packet(e, pkt) for e in others),
-                                 return_exceptions=True)
+            self._spawn(self._send_stock(others, eio_packet.Packet(eio_packet.MESSAGE,
+                                                                   packet.decode())))
         self._on_delivered(delivered + len(others))
-        return None
+        return delivered + len(others)
+
+    async def _send_stock(self, eio_sids: list[str], pkt: eio_packet.Packet) -> None:
+        await asyncio.gather(*(self.server._send_eio_packet(e, pkt) for e in eio_sids),
+                             return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # held until done: nothing is left unowned
+        task.add_done_callback(self._tasks.discard)
+
+    def _from_bus(self, message: BusMessage) -> None:
+        """A broadcast from another node: skip what nobody here needs, without decoding it."""
+        namespace_rooms = self.rooms.get(message.namespace)
+        room = message.room or None
+        if namespace_rooms is None or (room is not None and room not in namespace_rooms):
+            return
+        if message.seq and self.remote_filter is not None and not self.remote_filter(
+                message.room, message.seq):
+            return
+        self._deliver_local(message.namespace, room, message.skip_sid or None, message.packet)

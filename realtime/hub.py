@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from realtime.errors import AppError, fail, ok
 from realtime.identity import Principal, TokenService
-from realtime.limits import TokenBucket
+from realtime.limits import LocalLimiter, RedisLimiter
 from realtime.observability import Metrics, correlation_id, new_correlation_id
 from realtime.tasks import TaskOwner
 
@@ -54,7 +54,8 @@ class Hub:
     """Sessions, connection admission and the event wrapper for every namespace."""
 
     def __init__(self, sio: socketio.AsyncServer, tokens: TokenService, metrics: Metrics,
-                 limiter: TokenBucket, max_connections: int, tasks: TaskOwner) -> None:
+                 limiter: LocalLimiter | RedisLimiter, max_connections: int,
+                 tasks: TaskOwner) -> None:
         self.sio = sio
         self.tokens = tokens
         self.metrics = metrics
@@ -141,7 +142,7 @@ class Hub:
             principal = self._check(namespace, spec, sid)
             payload = self._parse(spec, data, extra)
             if spec.limited:
-                self._limit(spec, principal)
+                await self._limit(spec, principal)
             return ok(await handler(sid, principal, payload))
         except AppError as error:
             outcome = error.code
@@ -182,8 +183,8 @@ class Hub:
         except ValidationError as error:
             raise validation_error(error) from None
 
-    def _limit(self, spec: EventSpec, principal: Principal) -> None:
-        retry_after = self.limiter.take(principal.sub)
+    async def _limit(self, spec: EventSpec, principal: Principal) -> None:
+        retry_after = await self.limiter.acquire(principal.sub)
         if retry_after:
             self.metrics.rate_limited.labels(spec.name).inc()
             raise AppError("rate_limited", "too many messages; slow down",

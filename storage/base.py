@@ -127,6 +127,9 @@ class Store(Protocol):
     async def list_channels(self) -> list[Channel]:
         """Every channel, ordered by id."""
 
+    async def channel_last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
+        """The current ``last_seq`` of each existing channel named."""
+
     async def append_message(self, draft: MessageDraft) -> tuple[Message, bool]:
         """Store a message with the next seq; ``(message, created)``. A repeated
         ``client_id`` from the same author in the same channel returns the first message and

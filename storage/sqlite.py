@@ -301,6 +301,10 @@ class SQLiteStore:
         return await self._read(lambda conn: [_channel(r) for r in conn.execute(
             "SELECT * FROM channels ORDER BY id")])
 
+    async def channel_last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
+        """Current last seqs, in one query."""
+        return await self._read(_last_seqs, channel_ids)
+
     # messages -----------------------------------------------------------------------------
     async def append_message(self, draft: MessageDraft) -> tuple[Message, bool]:
         """Store with the next seq, idempotent on (channel, author, client_id)."""
@@ -371,6 +375,16 @@ def _create_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:
         raise Conflict(f"channel {channel.id} exists")
     _insert_channel(conn, channel)
     return channel
+
+
+def _last_seqs(conn: sqlite3.Connection, channel_ids: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(channel_ids), 500):
+        chunk = channel_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(conn.execute(f"SELECT id, last_seq FROM channels WHERE id IN ({marks})",
+                                  chunk).fetchall())
+    return found
 
 
 def _get_message(conn: sqlite3.Connection, message_id: str) -> Message | None:

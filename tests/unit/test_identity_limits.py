@@ -76,9 +76,13 @@ def test_typing_throttle() -> None:
     assert throttle.allow("u", "c", True) and throttle.allow("u", "other", True)
 
 
-def test_presence_tabs_and_status() -> None:
+async def test_presence_tabs_and_status() -> None:
     presence = Presence()
-    assert presence.connect("u", "U", "s1") and not presence.connect("u", "U", "s2")
-    assert presence.set_status("u", "away") and not presence.set_status("u", "away")
-    assert not presence.disconnect("u", "s1") and presence.status("u") == "away"
-    assert presence.disconnect("u", "s2") and presence.status("u") == "offline"
+    assert await presence.connect("u", "U", "s1")
+    assert not await presence.connect("u", "U", "s2")
+    assert await presence.set_status("u", "away")
+    assert not await presence.set_status("u", "away")
+    assert not await presence.disconnect("u", "s1")
+    assert await presence.status("u") == "away"
+    assert await presence.disconnect("u", "s2")
+    assert await presence.status("u") == "offline"

@@ -112,3 +112,9 @@ async def test_channels_and_read_state(store: Store) -> None:
 async def test_ping_and_stats(store: Store) -> None:
     await store.ping()
     assert "write_queue_depth" in store.stats()
+
+
+async def test_channel_last_seqs(store: Store) -> None:
+    await store.append_message(draft("a"))
+    await store.append_message(draft("b"))
+    assert await store.channel_last_seqs(["c", "missing"]) == {"c": 2}
