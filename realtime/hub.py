@@ -92,8 +92,13 @@ class Hub:
                 except Exception:
                     log.exception("disconnect listener failed", extra={"sid": sid})
 
+        async def unknown(event: str, sid: str, *_: Any) -> dict[str, Any]:
+            self.metrics.events.labels("unknown", "not_found").inc()
+            return fail(AppError("not_found", f"unknown event {event[:64]!r}"))
+
         self.sio.on("connect", namespace=namespace)(connect)
         self.sio.on("disconnect", namespace=namespace)(disconnect)
+        self.sio.on("*", namespace=namespace)(unknown)
 
     def _admit(self, auth: Any, roles: frozenset[str] | None) -> Principal:
         def refuse(error: AppError) -> socketio.exceptions.ConnectionRefusedError:

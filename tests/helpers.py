@@ -197,3 +197,45 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class RedisProcess:
+    """A private ``redis-server`` on a free port (killable, stoppable, restartable)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        """Start it and wait until it accepts connections."""
+        binary = os.environ.get("REDIS_SERVER", "redis-server")
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no",
+                                      "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def signal(self, sig: int) -> None:
+        """Send a signal (SIGKILL, SIGSTOP, SIGCONT)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        if sig == 9:
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Kill it if running (continuing it first if stopped)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(18)  # SIGCONT, in case it was stopped
+            self.proc.kill()
+            self.proc.wait(10)

@@ -48,6 +48,8 @@ async def test_no_payload_and_wrong_shapes(server: LiveServer) -> None:
         assert ack["error"]["code"] == "invalid", (event, ack)
         ack = await alice.call(event, [1, 2])
         assert ack["error"]["code"] == "invalid", (event, ack)
+    unknown = await alice.call("no:such:event", {"x": 1})
+    assert unknown["error"]["code"] == "not_found"
     extra_args = await alice.sio.call("message:send", ({"channel": "general", "text": "a"}, 2),
                                       timeout=5)
     assert extra_args["error"]["code"] == "invalid"
