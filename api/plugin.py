@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.openapi import openapi_document
 from realtime.chat_models import ChannelCreate
 from realtime.errors import AppError
 from realtime.hookspecs import hookimpl
-from realtime.hub import validation_error
-from realtime.ops_http import json_response
+from realtime.ops_http import json_response, parse, read_json
 
 
 class HistoryQuery(BaseModel):
@@ -67,25 +65,6 @@ class ApiViews:
     async def openapi(self, request: web.Request) -> web.Response:
         """``GET /api/v1/openapi.json``."""
         return json_response(openapi_document())
-
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; ``invalid`` for anything else (including non-UTF-8)."""
-    raw = await request.read()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise AppError("invalid", "body must be a JSON object") from None
-
-
-def parse(model: type[BaseModel], data: Any) -> Any:
-    """Validate ``data`` against ``model``; ``invalid``/``too_large`` with the fields."""
-    if not isinstance(data, dict):
-        raise AppError("invalid", "expected a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise validation_error(error) from None
 
 
 @hookimpl

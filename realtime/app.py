@@ -15,7 +15,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from realtime.chat import NS, ChatService, room
+from realtime.chat import NS, ChatService, room, user_room
 from realtime.chat_events import ChatEvents
 from realtime.cluster import Cluster, ClusterCollector, build_cluster, redis_check, wait_subscribed
 from realtime.config import Settings, resolve_jwt_secret
@@ -101,10 +101,25 @@ def _wire_plugins(app: web.Application) -> None:
     async def emit(event: str, data: Any, to: str | None = None, namespace: str = NS) -> None:
         await sio.emit(event, data, to=to, namespace=namespace)
 
+    hub = app[HUB]
+
+    async def disconnect_user(user_id: str, namespace: str = NS) -> int:
+        sids = [sid for sid, _ in sio.manager.get_participants(namespace, user_room(user_id))]
+        for sid in sids:
+            await sio.disconnect(sid, namespace=namespace)
+        return len(sids)
+
+    async def leave_room(user_id: str, room_name: str, namespace: str = NS) -> int:
+        sids = [sid for sid, _ in sio.manager.get_participants(namespace, user_room(user_id))]
+        for sid in sids:
+            await sio.leave_room(sid, room_name, namespace=namespace)
+        return len(sids)
+
     ctx = PluginContext(settings=app[SETTINGS], log=logging.getLogger("gigvora.plugins"),
                         metrics=app[METRICS].registry, store=None,
                         authenticate=lambda request: authenticate(app[TOKENS], request),
-                        emit=emit)
+                        emit=emit, add_event=hub.on, add_namespace=hub.namespace,
+                        disconnect_user=disconnect_user, leave_room=leave_room)
     ctx.extra["hub"] = app[HUB]
     hooks.ctx = app[PLUGIN_CTX] = ctx
     app.router.add_routes(hooks.collect("gigvora_http_routes"))

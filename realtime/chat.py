@@ -176,6 +176,15 @@ class ChatService:
             await self.publish(public)
         return public
 
+    async def store_and_publish(self, draft: MessageDraft) -> dict[str, Any]:
+        """Store a message that was already checked (e.g. a held message a moderator
+        approved) and fan it out; returns the message object."""
+        message, created = await self._store(draft)
+        public = message.public()
+        if created:
+            await self.publish(public)
+        return public
+
     async def _store(self, draft: MessageDraft) -> tuple[Message, bool]:
         try:
             return await self.store.append_message(draft)

@@ -7,7 +7,7 @@ from typing import Any
 import socketio
 
 from realtime import chat_models as m
-from realtime.chat import NS, ChatService, user_dict, user_room
+from realtime.chat import NS, ChatService, user_dict
 from realtime.errors import AppError
 from realtime.hub import Hub
 from realtime.identity import Principal
@@ -57,7 +57,6 @@ class ChatEvents:
 
         The announcement runs as a task so it follows the Socket.IO CONNECT packet, which
         python-socketio sends only after this handler returns."""
-        await self.sio.enter_room(sid, user_room(who.sub), namespace=NS)
         if await self.presence.connect(who.sub, who.name, sid):
             self.hub.tasks.spawn(self._announce(who, "online"), name="presence:online")
         if self.hooks.has("gigvora_client_connect"):

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     plugins_disable: CommaList = Field(default_factory=list)
     hook_timeout_s: float = Field(2.0, gt=0)
     seed_channels: bool = True
+    moderation_ml: Literal["auto", "on", "off"] = "auto"
+    moderation_ml_min_probability: float = Field(0.97, ge=0, le=1)
+    moderation_ml_timeout_s: float = Field(1.0, gt=0)
+    moderation_escalate_after: int = Field(3, ge=0)
+    moderation_escalate_window_s: float = Field(600.0, gt=0)
+    moderation_auto_mute_s: float = Field(600.0, gt=0)
+    detoxify_checkpoint: Path | None = None
+    detoxify_config_dir: Path | None = None
     chatwoot_base_url: str | None = None
     chatwoot_api_token: SecretStr | None = None
     chatwoot_account_id: int | None = None

@@ -77,6 +77,7 @@ class Hub:
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             principal = self._admit(auth, needed)
             self.sessions[(namespace, sid)] = principal
+            await self.sio.enter_room(sid, "user:" + principal.sub, namespace=namespace)
             self.metrics.connections.labels(namespace).inc()
             for listener in self._on_connect.get(namespace, []):
                 await listener(sid, principal, namespace)

@@ -7,6 +7,7 @@ A previous key may be configured during key rotation and is accepted for verific
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ class Principal:
     exp: float
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def has_any(self, roles: frozenset[str] | set[str] | list[str]) -> bool:
+    def has_any(self, roles: Iterable[str]) -> bool:
         """True if the principal holds at least one of ``roles``."""
         return not self.roles.isdisjoint(roles)
 

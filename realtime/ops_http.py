@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 
 from realtime.errors import AppError
+from realtime.hub import validation_error
 from realtime.identity import Principal, TokenService, bearer_token
 from realtime.observability import Metrics, correlation_id, new_correlation_id
 
@@ -130,3 +132,22 @@ class OpsViews:
         self.refresh_gauges()
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; ``invalid`` for anything else (including non-UTF-8)."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise AppError("invalid", "body must be a JSON object") from None
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    """Validate ``data`` against ``model``; ``invalid``/``too_large`` with the fields."""
+    if not isinstance(data, dict):
+        raise AppError("invalid", "expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_error(error) from None

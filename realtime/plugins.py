@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "gigvora.plugins"
 #: Built-in features, by plugin name → module. Order is registration order.
 BUILTIN_PLUGINS: dict[str, str] = {
     "api": "api.plugin",
+    "moderation": "moderation.plugin",
 }
 
 
@@ -54,6 +55,10 @@ class PluginContext:
     store: Any
     authenticate: Callable[[Any], Any]
     emit: Callable[..., Awaitable[None]]
+    add_event: Callable[..., None] = field(default=lambda *a, **k: None)
+    add_namespace: Callable[..., None] = field(default=lambda *a, **k: None)
+    disconnect_user: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
+    leave_room: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,9 +67,12 @@ def build_plugin_manager(settings: Settings, extra_plugins: list[Any] | None = N
     """A plugin manager with the built-in, allowed third-party and explicit plugins."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for name, module in BUILTIN_PLUGINS.items():
+    for name, module_path in BUILTIN_PLUGINS.items():
         if name not in settings.plugins_disable:
-            pm.register(importlib.import_module(module), name=name)
+            module = importlib.import_module(module_path)
+            # A module with ``make_plugin()`` gets one fresh instance per app (no shared state).
+            factory = getattr(module, "make_plugin", None)
+            pm.register(factory() if factory else module, name=name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in settings.plugins_allow and ep.name not in settings.plugins_disable:
             pm.register(ep.load(), name=ep.name)

@@ -162,9 +162,16 @@ class Store(Protocol):
 
 
 def open_store(url: str) -> Store:
-    """The backend for a store URL (``sqlite:///…``; ``mongodb://…`` comes with scale-out)."""
+    """The backend for a store URL (``sqlite:///…``, ``mongodb://…`` or ``mongodb+srv://…``)."""
     if url.startswith("sqlite:///"):
         from storage.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        try:
+            from storage.mongo import MongoStore
+        except ImportError as error:
+            raise StoreUnavailable("the MongoDB store needs pymongo: "
+                                   "pip install 'gigvora-live[mongodb]'") from error
+        return MongoStore(url)
     raise StoreUnavailable(f"no store backend for {url.split('://')[0]}://")

@@ -155,7 +155,7 @@ class _WriterThread(threading.Thread):
         conn.execute("SAVEPOINT op")
         try:
             value = fn(conn, *args)
-        except (Conflict, NotFound, ValueError, sqlite3.IntegrityError) as error:
+        except (Conflict, NotFound, ValueError, PermissionError, sqlite3.IntegrityError) as error:
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
             return None, error
@@ -256,6 +256,14 @@ class SQLiteStore:
                 "last_commit_seconds": self.last_commit_seconds}
 
     # plumbing -----------------------------------------------------------------------------
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the writer thread in a group commit (for storage modules)."""
+        return await self._write(fn, *args)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on a reader thread (for storage modules)."""
+        return await self._read(fn, *args)
+
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         if self._writer is None:
             raise StoreUnavailable("store is closed")
