@@ -65,6 +65,11 @@ class ModerationDesk:
     async def pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> HookVerdict | None:
         """Sanctions first, then the classifier pipeline and the channel's policy."""
         await self._refuse_if_sanctioned(user["id"], draft["channel"])
+        if draft.get("client_id") and not draft.get("edit_of"):
+            held = await self.records.find_hold(draft["channel"], user["id"], draft["client_id"])
+            if held is not None:  # a retry of a held message: the same hold, not a new check
+                return HookVerdict("hold", reason="held for review by a moderator",
+                                   data={"hold_id": held["id"], "labels": held["labels"]})
         verdict = await self.service.check(draft["text"], user_id=user["id"],
                                            roles=user["roles"], channel=draft["channel"],
                                            policy=self.policy_for(draft["channel"]))

@@ -140,8 +140,10 @@ class ModerationPlugin:
             if self.service is None:
                 return {"status": "warn", "gvCode": "MODERATION_OFF"}
             stats = self.service.stats.snapshot()
-            return {"status": "pass", "observedValue": stats.get("messages", 0),
-                    "observedUnit": "messages", "details": stats}
+            failures = sum(s.get("failures", 0) for s in stats["stages"].values())
+            return {"status": "pass" if not failures else "warn", "observedValue": failures,
+                    "observedUnit": "stage failures", "disabled": stats["disabled"],
+                    **({"gvCode": "MODERATION_STAGE_FAILURES"} if failures else {})}
         return [HealthCheck("moderation:pipeline", "component", probe, critical=False)]
 
     @hookimpl

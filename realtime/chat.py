@@ -162,6 +162,10 @@ class ChatService:
                  "thread_id": thread_id}
         text = body.text
         if self.hooks.has("gigvora_message_pre_store"):
+            if body.client_id is not None:  # a retry returns the first message, unchecked
+                first = await self.store.find_by_client_id(channel.id, who.sub, body.client_id)
+                if first is not None:
+                    return first.public()
             verdict = await self.hooks.pre_store(draft, user_dict(who))
             if verdict.action == "block":
                 raise AppError(verdict.code, verdict.reason or "message refused by moderation")

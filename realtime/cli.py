@@ -51,6 +51,17 @@ def _seed(args: argparse.Namespace) -> int:
     return run_seed(load_settings())
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from storage.admin import verify_audit
+
+    result = asyncio.run(verify_audit(load_settings()))
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
 def _moderation_classify(args: argparse.Namespace) -> int:
     try:
         from moderation.cli import run_classify
@@ -88,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
                                                              required=True)
     moderation.add_parser("classify", help="classify stdin lines").set_defaults(
         func=_moderation_classify)
+    audit = sub.add_parser("audit", help="the moderation audit log").add_subparsers(
+        dest="audit_command", required=True)
+    audit.add_parser("verify", help="recompute the hash chain").set_defaults(func=_audit_verify)
     return top
 
 

@@ -130,6 +130,8 @@ class HookRunner:
             try:
                 verdict = await self._call(impl, "gigvora_message_pre_store",
                                            {"draft": draft, "user": user})
+            except AppError:
+                raise  # a deliberate refusal with its own code, not a failure
             except (TimeoutError, Exception) as error:
                 kind = "timeout" if isinstance(error, TimeoutError) else "error"
                 self._failed(impl, "gigvora_message_pre_store", kind)

@@ -131,3 +131,16 @@ def run_seed(settings: Any) -> int:
             await store.close()
     print({"seeded": asyncio.run(seed())})
     return 0
+
+
+async def verify_audit(settings: Any) -> dict[str, Any]:
+    """Recompute the audit log's hash chain (``gigvora audit verify``)."""
+    from storage.moderation import ModerationRecords
+    from storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(sqlite_path(settings.effective_store_url)))
+    await store.open()
+    try:
+        return await ModerationRecords(store).audit_verify()
+    finally:
+        await store.close()

@@ -138,6 +138,10 @@ class Store(Protocol):
     async def get_message(self, message_id: str) -> Message | None:
         """One message, or None."""
 
+    async def find_by_client_id(self, channel_id: str, author_id: str, client_id: str
+                                ) -> Message | None:
+        """The message an author sent to a channel with this ``client_id``, or None."""
+
     async def edit_message(self, message_id: str, text: str) -> Message:
         """Replace a message's text and set ``edited_at``; NotFound if absent."""
 

@@ -145,6 +145,14 @@ class ModerationRecords:
             return _rows(conn, newest)[0], True
         return await self.store.run_write(create)
 
+    async def find_hold(self, channel_id: str, author_id: str, client_id: str
+                        ) -> dict[str, Any] | None:
+        """The hold of a message with this idempotency key, or None."""
+        rows = await self.store.run_read(_rows, "SELECT * FROM moderation_holds WHERE "
+                                         "channel_id = ? AND author_id = ? AND client_id = ?",
+                                         (channel_id, author_id, client_id))
+        return rows[0] if rows else None
+
     async def holds(self, status: str = "pending", limit: int = 100) -> list[dict[str, Any]]:
         """Holds by status, oldest first."""
         return await self.store.run_read(_rows, "SELECT * FROM moderation_holds WHERE status = ? "

@@ -322,6 +322,11 @@ class SQLiteStore:
         """One message or None."""
         return await self._read(_get_message, message_id)
 
+    async def find_by_client_id(self, channel_id: str, author_id: str, client_id: str
+                                ) -> Message | None:
+        """The first message with this idempotency key, or None."""
+        return await self._read(_by_client_id, channel_id, author_id, client_id)
+
     async def edit_message(self, message_id: str, text: str) -> Message:
         """New text and ``edited_at``."""
         return await self._write(_update_message, message_id,
@@ -401,13 +406,19 @@ def _get_message(conn: sqlite3.Connection, message_id: str) -> Message | None:
     return _message(row) if row else None
 
 
+def _by_client_id(conn: sqlite3.Connection, channel_id: str, author_id: str,
+                  client_id: str) -> Message | None:
+    row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = ? AND "
+                       "author_id = ? AND client_id = ?",
+                       (channel_id, author_id, client_id)).fetchone()
+    return _message(row) if row else None
+
+
 def _append(conn: sqlite3.Connection, d: MessageDraft) -> tuple[Message, bool]:
     if d.client_id is not None:
-        row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = ? AND "
-                           "author_id = ? AND client_id = ?",
-                           (d.channel, d.author_id, d.client_id)).fetchone()
-        if row:
-            return _message(row), False
+        existing = _by_client_id(conn, d.channel, d.author_id, d.client_id)
+        if existing is not None:
+            return existing, False
     seq_row = conn.execute("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? "
                            "RETURNING last_seq", (d.channel,)).fetchone()
     if seq_row is None:

@@ -58,7 +58,8 @@ class Client:
         self.sio = socketio.AsyncClient(http_session=self.http, reconnection=False)
         self.events: dict[str, list[Any]] = defaultdict(list)
         self.disconnect_reasons: list[Any] = []
-        self.sio.on("*", self._record)
+        for namespace in self.namespaces:
+            self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("disconnect", self._disconnected)
         self.sio.on("connect_error", self._connect_error)
 

@@ -118,3 +118,10 @@ async def test_channel_last_seqs(store: Store) -> None:
     await store.append_message(draft("a"))
     await store.append_message(draft("b"))
     assert await store.channel_last_seqs(["c", "missing"]) == {"c": 2}
+
+
+async def test_find_by_client_id(store: Store) -> None:
+    first, _ = await store.append_message(draft("a", "key"))
+    assert await store.find_by_client_id("c", "u", "key") == first
+    assert await store.find_by_client_id("c", "u", "other") is None
+    assert await store.find_by_client_id("c", "v", "key") is None
