@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -54,8 +55,9 @@ REFERENCE_DIR = BENCH_DIR / "reference"
 SWARM_JS = BENCH_DIR / "swarm.js"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 HOST = "127.0.0.1"
-TARGET_LABELS = {"node": "Node reference", "naive": "naive python-socketio", "gigvora": "Gigvora"}
-SHORT_LABELS = {"node": "Node", "naive": "naive", "gigvora": "Gigvora"}
+TARGET_LABELS = {"node": "Node reference", "naive": "naive python-socketio", "gigvora": "Gigvora",
+                 "gigvora2": "Gigvora, 2 nodes + Redis"}
+SHORT_LABELS = {"node": "Node", "naive": "naive", "gigvora": "Gigvora", "gigvora2": "Gigvora x2"}
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -250,6 +252,9 @@ def server_command(
         GIGVORA_DATA_DIR=str(data_dir),
         GIGVORA_JWT_SECRET=plan.secret,
         GIGVORA_MESSAGE_RATE_PER_S="0",
+        # The default install's moderation: the rule pipeline runs on every message; the
+        # optional ML tier (extra `moderation-ml`) is off even if this venv has it.
+        GIGVORA_MODERATION_ML="off",
     )
     for item in plan.args.gigvora_env:
         key, _, value = item.partition("=")
@@ -271,19 +276,38 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> N
     raise RuntimeError(f"no healthy /healthz within {timeout_s:.0f} s")
 
 
+def cluster_command(plan: Plan, ports: list[int], redis_port: int, data_dir: Path
+                    ) -> tuple[list[str], dict[str, str]]:
+    """One shell that runs redis-server and two Gigvora nodes sharing it and one SQLite file
+    (so the sampler measures the whole cluster's CPU and memory)."""
+    _, env = server_command("gigvora", plan, ports[0], data_dir)
+    env["GIGVORA_REDIS_URL"] = f"redis://{HOST}:{redis_port}/0"
+    nodes = " ".join(f"GIGVORA_PORT={p} {shlex.quote(plan.args.gigvora_bin)} serve &"
+                     for p in ports)
+    script = (f"redis-server --port {redis_port} --bind {HOST} --save '' --appendonly no "
+              f"--dir {shlex.quote(str(data_dir))} & sleep 0.5; {nodes} wait")
+    return [*plan.server_prefix, "bash", "-c", script], env
+
+
 @contextlib.contextmanager
-def running_server(target: str, plan: Plan, round_no: int) -> Iterator[tuple[str, int, Path]]:
-    """A fresh server for one round; yields (url, pid, log path) and always stops it."""
-    port = free_port()
+def running_server(target: str, plan: Plan, round_no: int
+                   ) -> Iterator[tuple[str, int, Path, list[str]]]:
+    """A fresh server (or cluster) for one round; yields (url, pid, log path, subscriber URLs)
+    and always stops it."""
+    ports = [free_port()] + ([free_port()] if target == "gigvora2" else [])
     data_dir = plan.workdir / f"{target}-round{round_no}"
     data_dir.mkdir()
     log = data_dir / "server.log"
-    cmd, env = server_command(target, plan, port, data_dir)
+    if target == "gigvora2":
+        cmd, env = cluster_command(plan, ports, free_port(), data_dir)
+    else:
+        cmd, env = server_command(target, plan, ports[0], data_dir)
     proc = spawn(cmd, env=env, cwd=REPO_DIR, log=log)
-    url = f"http://{HOST}:{port}"
+    urls = [f"http://{HOST}:{port}" for port in ports]
     try:
-        wait_healthy(url, proc, plan.args.boot_timeout)
-        yield url, proc.pid, log
+        for url in urls:
+            wait_healthy(url, proc, plan.args.boot_timeout)
+        yield urls[0], proc.pid, log, urls
     finally:
         _kill_group(proc)
         _children.remove(proc)
@@ -292,7 +316,8 @@ def running_server(target: str, plan: Plan, round_no: int) -> Iterator[tuple[str
 # ------------------------------------------------------------------------------------ swarm
 
 
-def run_swarm(plan: Plan, url: str, log: Path) -> tuple[dict[str, Any], str]:
+def run_swarm(plan: Plan, url: str, log: Path, sub_urls: list[str] | None = None
+              ) -> tuple[dict[str, Any], str]:
     """Run swarm.js once against ``url``; returns its JSON report and its stderr."""
     a = plan.args
     cmd = [
@@ -326,6 +351,8 @@ def run_swarm(plan: Plan, url: str, log: Path) -> tuple[dict[str, Any], str]:
     ]
     if a.publishers_join:
         cmd.append("--publishers-join")
+    if sub_urls and len(sub_urls) > 1:
+        cmd += ["--sub-urls", ",".join(sub_urls)]
     budget = 30 + a.warmup + a.duration + a.drain + 60
     proc = subprocess.Popen(
         cmd,
@@ -424,9 +451,9 @@ def judge(report: dict[str, Any], server_cpu: float | None, plan: Plan) -> tuple
 def run_round(target: str, plan: Plan, round_no: int) -> Round:
     """Boot a fresh ``target``, run the swarm against it, stop it, judge the outcome."""
     try:
-        with running_server(target, plan, round_no) as (url, pid, log):
+        with running_server(target, plan, round_no) as (url, pid, log, urls):
             with TreeSampler(pid) as sampler:
-                report, stderr = run_swarm(plan, url, log.with_name("swarm.json"))
+                report, stderr = run_swarm(plan, url, log.with_name("swarm.json"), urls)
             start, end = report.get("window_start_us"), report.get("window_end_us")
             cpu = None
             if isinstance(start, int | float) and isinstance(end, int | float):
@@ -750,11 +777,30 @@ def main(argv: list[str] | None = None) -> int:
     return report(args, plan, rounds)
 
 
+def cluster_ratio_lines(rounds: list[Round], targets: list[str]) -> str:
+    """Cross-node fan-out against single-node, as ratios of the medians (scale-out issue)."""
+    if not {"gigvora", "gigvora2"} <= set(targets):
+        return ""
+    lines = ["", "", "| figure | 2 nodes + Redis / 1 node |", "|---|---|"]
+    for key, label, better, _digits in FIGURES:
+        one, two = median_of(rounds_of(rounds, "gigvora"), key), median_of(
+            rounds_of(rounds, "gigvora2"), key)
+        ratio = f"{two / one:.2f}x" if one and two is not None else "n/a"
+        lines.append(f"| {label} | {ratio}{f' ({better})' if better else ''} |")
+    return "\n".join(lines)
+
+
+def rounds_of(rounds: list[Round], target: str) -> list[Round]:
+    """The rounds of one target."""
+    return [r for r in rounds if r.target == target]
+
+
 def report(args: argparse.Namespace, plan: Plan, rounds: list[Round]) -> int:
     """Print (and optionally record) the results; 0 when every target has a valid round."""
     fixed_rate = args.rate > 0
     table = render_table(rounds, args.targets, fixed_rate)
     scenario = describe_scenario(plan)
+    table += cluster_ratio_lines(rounds, args.targets)
     print(f"\n{scenario}\n\n{table}\n\n{render_rounds(rounds, fixed_rate)}")
     if args.json_out:
         Path(args.json_out).write_text(

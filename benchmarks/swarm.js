@@ -35,6 +35,7 @@ const { performance } = require("node:perf_hooks");
 
 const DEFAULTS = {
   url: "http://127.0.0.1:8080",
+  "sub-urls": null,
   subscribers: 200,
   publishers: 4,
   duration: 10,
@@ -175,7 +176,7 @@ async function connectAll(specs, opts, errors) {
 
 function connectOne(io, spec, opts, errors) {
   return new Promise((resolve) => {
-    const socket = io(opts.url, {
+    const socket = io(spec.url || opts.url, {
       transports: ["websocket"],
       // "offer" (the official client's default, and what browsers do) lets the server choose
       // permessage-deflate; "off" does not offer it.
@@ -453,8 +454,12 @@ async function controllerMain(opts, argv) {
   const runId = `b${Math.random().toString(36).slice(2, 7)}`;
   const k = Math.min(opts.workers, opts.subscribers);
   const subSpecs = Array.from({ length: k }, () => []);
+  // --sub-urls a,b: subscriber i connects to the i-th URL round robin (several nodes);
+  // publishers always use --url.
+  const subUrls = opts["sub-urls"] ? opts["sub-urls"].split(",") : [opts.url];
   for (let i = 0; i < opts.subscribers; i++) {
-    subSpecs[i % k].push({ index: i, token: tokens[i % tokens.length] });
+    subSpecs[i % k].push({ index: i, token: tokens[i % tokens.length],
+      url: subUrls[i % subUrls.length] });
   }
   const pubSpecs = [];
   for (let j = 0; j < opts.publishers; j++) {

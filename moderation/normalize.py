@@ -128,7 +128,15 @@ class _FoldTable(dict[int, str]):
 class NormalizedText:
     """The matching forms of one message plus the map back to the original."""
 
-    __slots__ = ("_despaced", "_offsets", "_tokens", "folded", "original", "words")
+    __slots__ = (
+        "_despaced",
+        "_offsets",
+        "_token_list",
+        "_tokens",
+        "folded",
+        "original",
+        "words",
+    )
 
     def __init__(self, original: str, folded: str, offsets: list[int] | None) -> None:
         self.original = original
@@ -137,12 +145,23 @@ class NormalizedText:
         self._offsets = offsets
         self._despaced: tuple[str, list[int] | None] | None = None
         self._tokens: frozenset[str] | None = None
+        self._token_list: list[str] | None = None
+
+    @property
+    def token_list(self) -> list[str]:
+        """The whitespace-separated tokens of :attr:`words`, in order (computed once).
+
+        Shared by every stage: treat it as read-only.
+        """
+        if self._token_list is None:
+            self._token_list = self.words.split()
+        return self._token_list
 
     @property
     def tokens(self) -> frozenset[str]:
         """The distinct whitespace-separated tokens of :attr:`words`."""
         if self._tokens is None:
-            self._tokens = frozenset(self.words.split())
+            self._tokens = frozenset(self.token_list)
         return self._tokens
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
@@ -165,7 +184,11 @@ class NormalizedText:
 
     def _despaced_pair(self) -> tuple[str, list[int] | None]:
         if self._despaced is None:
-            self._despaced = _join_spaced(self.words)
+            # A spaced-out run needs three one-character tokens: count them in C first.
+            if list(map(len, self.token_list)).count(1) < 3:
+                self._despaced = (self.words, None)
+            else:
+                self._despaced = _join_spaced(self.words)
         return self._despaced
 
 

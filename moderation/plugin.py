@@ -46,6 +46,9 @@ class ModerationPlugin:
     def __init__(self) -> None:
         self.desk: ModerationDesk | None = None
         self.service: ModerationService | None = None
+        #: starting → ready; "off" when the store cannot hold moderation records (messages
+        #: pass unchecked, readiness warns); a startup that never finished fails closed.
+        self.state = "starting"
 
     def _desk(self) -> ModerationDesk:
         if self.desk is None:
@@ -58,6 +61,7 @@ class ModerationPlugin:
         """Open the records, warm the classifiers, bind the socket events."""
         if not hasattr(ctx.store, "run_write"):
             log.warning("moderation needs the embedded store; it is off for this store")
+            self.state = "off"
             return
         self.service = ModerationService(classifier_settings(ctx.settings))
         await self.service.start()
@@ -65,6 +69,7 @@ class ModerationPlugin:
         await desk.load()
         self.desk = desk
         self._bind_events(ctx)
+        self.state = "ready"
 
     @hookimpl
     async def gigvora_shutdown(self, ctx: Any) -> None:
@@ -129,22 +134,28 @@ class ModerationPlugin:
     async def gigvora_message_pre_store(self, draft: dict[str, Any], user: dict[str, Any]
                                         ) -> Any:
         """The veto: sanctions, classifiers, the channel's policy."""
+        if self.state == "off":
+            return None
         if self.desk is None:
             raise RuntimeError("moderation not started")  # fails closed
         return await self.desk.pre_store(draft, user)
 
     @hookimpl
     def gigvora_health_checks(self) -> list[HealthCheck]:
-        """``moderation:pipeline``: stage failures and disabled stages."""
+        """``moderation:pipeline``: not started (fail: messages are refused), off (warn),
+        stage failures and disabled stages."""
         async def probe() -> CheckResult:
-            if self.service is None:
-                return {"status": "warn", "gvCode": "MODERATION_OFF"}
+            if self.state == "off":
+                return {"status": "warn", "gvCode": "MODERATION_OFF",
+                        "output": "moderation needs the embedded store"}
+            if self.service is None or self.desk is None:
+                return {"status": "fail", "gvCode": "MODERATION_NOT_STARTED"}
             stats = self.service.stats.snapshot()
             failures = sum(s.get("failures", 0) for s in stats["stages"].values())
             return {"status": "pass" if not failures else "warn", "observedValue": failures,
                     "observedUnit": "stage failures", "disabled": stats["disabled"],
                     **({"gvCode": "MODERATION_STAGE_FAILURES"} if failures else {})}
-        return [HealthCheck("moderation:pipeline", "component", probe, critical=False)]
+        return [HealthCheck("moderation:pipeline", "component", probe)]
 
     @hookimpl
     def gigvora_http_routes(self, ctx: Any) -> list[web.RouteDef]:

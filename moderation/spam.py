@@ -19,9 +19,17 @@ import itertools
 import re
 import unicodedata
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from moderation.base import Label, StageContext, StageResult, combine_scores, labels_over
+from moderation.base import (
+    EMPTY_RESULT,
+    Label,
+    StageContext,
+    StageResult,
+    combine_scores,
+    labels_over,
+)
 from moderation.normalize import NormalizedText
 from moderation.scam import ScamPattern, default_scam_patterns, domain_cues, wallet_cues
 
@@ -73,6 +81,7 @@ _WALLETISH = re.compile(r"0x|bc1|\b[13][a-km-zA-HJ-NP-Z1-9]{25}")
 _LINKISH = re.compile(r"[a-zA-Z0-9]\.[a-zA-Z]{2}|://")
 _MENTION = re.compile(r"(?<![\w@])@[\w.\-]{1,64}")
 _TRIGRAM_MIN_WORDS = 6
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 
 
 @dataclass(frozen=True)
@@ -102,21 +111,33 @@ class SpamSettings:
         """Every trigger word of :attr:`scam_patterns` (one set look-up skips them all)."""
         return frozenset().union(*(pattern.triggers for pattern in self.scam_patterns))
 
+    @functools.cached_property
+    def scam_index(self) -> dict[str, tuple[int, ...]]:
+        """Trigger word -> indices (into :attr:`scam_patterns`) of the patterns it can fire."""
+        index: dict[str, list[int]] = {}
+        for position, pattern in enumerate(self.scam_patterns):
+            for word in pattern.triggers:
+                index.setdefault(word, []).append(position)
+        return {word: tuple(positions) for word, positions in index.items()}
 
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    at: float
-    fingerprint: int
-    shingles: frozenset[int]
+    @functools.cached_property
+    def history_horizon_s(self) -> float:
+        """Age beyond which a remembered message can no longer count for any rule."""
+        return max(self.rate_window_s, self.burst_window_s, self.duplicate_window_s)
+
+
+# One remembered message: (time seen, exact-duplicate hash, near-duplicate shingles).
+# A plain tuple: building it costs a fraction of a (frozen) dataclass instance.
+_Seen = tuple[float, int, frozenset[int]]
 
 
 def fingerprint(text: NormalizedText) -> tuple[int, frozenset[int]]:
     """Exact-duplicate hash and near-duplicate shingles (word bigrams) of a message."""
-    tokens = text.words.split()
+    tokens = text.token_list
     exact = hash(" ".join(tokens))
     if len(tokens) < 3:
-        return exact, frozenset({exact})
-    return exact, frozenset(hash(pair) for pair in itertools.pairwise(tokens))
+        return exact, frozenset((exact,))
+    return exact, frozenset(map(hash, itertools.pairwise(tokens)))
 
 
 class SpamTracker:
@@ -130,23 +151,34 @@ class SpamTracker:
         return len(self._users)
 
     def observe(self, user_id: str, text: NormalizedText, now: float) -> list[tuple[str, float]]:
-        """Record one message from ``user_id`` at ``now`` and return the cues it triggers."""
+        """Record one message from ``user_id`` at ``now`` and return the cues it triggers.
+
+        ``now`` comes from a monotonic clock: remembered messages older than every rule's
+        window are dropped here, so the loop below only sees messages that can count.
+        """
         settings = self.settings
         history = self._history(user_id)
+        if history:
+            horizon = settings.history_horizon_s
+            while history and now - history[0][0] > horizon:
+                history.popleft()
         exact, shingles = fingerprint(text)
         check_copies = (
             bool(settings.duplicate_max) and len(text.words) >= settings.duplicate_min_chars
         )
         in_rate = in_burst = copies = 0
-        for seen in history:
-            age = now - seen.at
-            in_rate += age <= settings.rate_window_s
-            in_burst += age <= settings.burst_window_s
-            if check_copies and age <= settings.duplicate_window_s:
-                copies += seen.fingerprint == exact or _similar(
-                    seen.shingles, shingles, settings.near_duplicate_jaccard
-                )
-        history.append(_Seen(now, exact, shingles))
+        if history:
+            rate_window = settings.rate_window_s
+            burst_window = settings.burst_window_s
+            duplicate_window = settings.duplicate_window_s
+            jaccard = settings.near_duplicate_jaccard
+            for at, seen_exact, seen_shingles in history:
+                age = now - at
+                in_rate += age <= rate_window
+                in_burst += age <= burst_window
+                if check_copies and age <= duplicate_window:
+                    copies += seen_exact == exact or _similar(seen_shingles, shingles, jaccard)
+        history.append((now, exact, shingles))
         cues: list[tuple[str, float]] = []
         if settings.rate_max and in_rate >= settings.rate_max:
             cues.append(("rate", 0.96))
@@ -174,7 +206,7 @@ class SpamTracker:
 
 def _similar(a: frozenset[int], b: frozenset[int], threshold: float) -> bool:
     """Jaccard similarity >= ``threshold`` (cheap size check first)."""
-    small, large = sorted((len(a), len(b)))
+    small, large = (len(a), len(b)) if len(a) <= len(b) else (len(b), len(a))
     if not small or small < threshold * large:
         return False
     common = len(a & b)
@@ -191,21 +223,45 @@ def _is_emoji(ch: str) -> bool:
 def content_cues(
     text: str, normalized: NormalizedText, settings: SpamSettings
 ) -> list[tuple[str, float]]:
-    """Stateless spam cues of one message as ``(reason, weight)`` pairs."""
-    cues = _link_cues(text, settings)
+    """Stateless spam cues of one message as ``(reason, weight)`` pairs.
+
+    Every cue sits behind a guard that costs a substring test or a set operation, so a
+    plain chat message runs no regex here at all.
+    """
+    # _LINKISH needs "." or "://".
+    cues = _link_cues(text, settings) if "." in text or "://" in text else []
     if (
         settings.max_mentions
         and text.count("@") >= settings.max_mentions
         and len(set(_MENTION.findall(text))) >= settings.max_mentions
     ):
         cues.append(("mention_flood", 0.75))
-    cues.extend(_shape_cues(text, settings))
-    cues.extend(_repeat_cues(normalized))
-    if _WALLETISH.search(text) is not None:
-        cues.extend(wallet_cues(text))
+    # Caps need a long text; emoji need a non-ASCII one (a negative limit is always over).
+    if len(text) >= settings.caps_min_letters or not text.isascii() or settings.max_emoji < 0:
+        cues.extend(_shape_cues(text, settings))
     tokens = normalized.tokens
-    if not settings.scam_triggers.isdisjoint(tokens):
-        for pattern in settings.scam_patterns:
+    token_list = normalized.token_list
+    # One repeated trigram means three repeated tokens (see _repeat_cues).
+    if len(token_list) >= _TRIGRAM_MIN_WORDS and len(token_list) - len(tokens) >= 3:
+        cues.extend(_repeat_cues(normalized))
+    # _WALLETISH needs "0x", "bc1", or 26 characters starting with "1" or "3".
+    if (
+        "0x" in text
+        or "bc1" in text
+        or (len(text) >= 26 and ("1" in text or "3" in text))
+    ) and _WALLETISH.search(text) is not None:
+        cues.extend(wallet_cues(text))
+    present = settings.scam_triggers.intersection(tokens)
+    if present:
+        index = settings.scam_index
+        if len(present) == 1:
+            (word,) = present
+            candidates: Iterable[int] = index[word]
+        else:
+            candidates = sorted(set().union(*(index[word] for word in present)))
+        patterns = settings.scam_patterns
+        for position in candidates:
+            pattern = patterns[position]
             if pattern.search(normalized.words, tokens):
                 cues.append((f"scam:{pattern.reason}", pattern.weight))
     return cues
@@ -228,7 +284,10 @@ def _link_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
 def _shape_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
     cues: list[tuple[str, float]] = []
     if settings.caps_min_letters and len(text) >= settings.caps_min_letters:
-        upper = sum(map(str.isupper, text))
+        if text.isascii():  # count A-Z in C: bytes.translate deletes them
+            upper = len(text) - len(text.encode("ascii").translate(None, _ASCII_UPPER))
+        else:
+            upper = sum(map(str.isupper, text))
         if upper >= settings.caps_min_letters * settings.caps_ratio:
             letters = sum(map(str.isalpha, text))
             if letters >= settings.caps_min_letters and upper / letters >= settings.caps_ratio:
@@ -240,7 +299,9 @@ def _shape_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
 
 
 def _repeat_cues(normalized: NormalizedText) -> list[tuple[str, float]]:
-    tokens = normalized.words.split()
+    """Two repeated word trigrams. A trigram seen again at position ``j`` makes tokens
+    ``j..j+2`` repeats of earlier ones, so this needs three repeated tokens at least."""
+    tokens = normalized.token_list
     if len(tokens) < _TRIGRAM_MIN_WORDS:
         return []
     trigrams = list(zip(tokens, tokens[1:], tokens[2:], strict=False))
@@ -266,7 +327,7 @@ class SpamStage:
         if self.tracker is not None and ctx.user_id is not None:
             cues.extend(self.tracker.observe(ctx.user_id, ctx.normalized, ctx.now))
         if not cues:
-            return StageResult()
+            return EMPTY_RESULT
         scores: dict[Label, float] = {"spam": combine_scores(*(weight for _, weight in cues))}
         reasons = tuple(dict.fromkeys(f"spam:{reason}" for reason, _ in cues))
         return StageResult(labels_over(scores), scores, (), reasons)

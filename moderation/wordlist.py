@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -169,8 +170,11 @@ class WordList:
                     first, second = term.text.split()[:2]
                     self._phrase_heads.update((a, second) for a in _il_variants(first))
         self._prefixes = tuple(self._prefix_terms)
+        self._longest_first = tuple(sorted(self._prefix_terms, key=len, reverse=True))
         self._head = min((len(p) for p in self._prefixes), default=1)
+        self._head_of = operator.itemgetter(slice(None, self._head))
         self._prefix_heads = frozenset(p[: self._head] for p in self._prefixes)
+        self._phrase_firsts = frozenset(first for first, _ in self._phrase_heads)
         self._exact_keys = frozenset(self._exact)
         self._single_exact = frozenset(k for k in self._exact if _RUN2.search(k) is None)
         self._regex = _compile(inner)
@@ -211,24 +215,32 @@ class WordList:
 
     def find(self, text: NormalizedText) -> list[Hit]:
         """Return the hits in ``text``, in ``words`` coordinates, allow-list applied."""
-        hits = list(self._scan(text.words))
-        if text.despaced != text.words:
+        words = text.words
+        hits = self._scan(words, text.token_list, text.tokens)
+        despaced = text.despaced
+        if despaced != words:
             taken = {(h.start, h.end) for h in hits}
-            for hit in self._scan(text.despaced):
+            spaced_tokens = despaced.split()
+            for hit in self._scan(despaced, spaced_tokens, frozenset(spaced_tokens)):
                 start, end = text.despaced_to_words(hit.start, hit.end)
-                if (start, end) not in taken and " " in text.words[start:end]:
+                if (start, end) not in taken and " " in words[start:end]:
                     hits.append(Hit(start, end, hit.term))
+        if not hits:
+            return hits
         return [hit for hit in hits if not self._allowed(text, hit)]
 
-    def _scan(self, words: str) -> Iterator[Hit]:
-        found = self._token_hits(words)
+    def _scan(self, words: str, tokens: list[str], unique: frozenset[str]) -> list[Hit]:
+        """Every hit in ``words`` (``tokens``/``unique`` are its split and its token set)."""
+        hits: list[Hit] = []
+        found = self._token_hits(words, tokens, unique)
         for token, term in found.items():
-            pattern = r"(?<!\S)" + re.escape(token) + r"(?!\S)"
-            for match in re.finditer(pattern, words):
-                yield Hit(match.start(), match.end(), term)
-        yield from self._regex_hits(self._regex, words)
-        if _has_pair(words.split(), self._phrase_heads):
-            yield from self._regex_hits(self._phrase_regex, words)
+            hits.extend(Hit(start, end, term) for start, end in _token_spans(words, token))
+        regex = self._regex
+        if regex is not None and regex.search(words) is not None:
+            hits.extend(self._regex_hits(regex, words))
+        if not self._phrase_firsts.isdisjoint(unique) and _has_pair(tokens, self._phrase_heads):
+            hits.extend(self._regex_hits(self._phrase_regex, words))
+        return hits
 
     def _regex_hits(self, regex: re.Pattern[str] | None, words: str) -> Iterator[Hit]:
         if regex is None:
@@ -238,12 +250,13 @@ class WordList:
             if hit_term is not None:
                 yield Hit(match.start(), match.end(), hit_term)
 
-    def _token_hits(self, words: str) -> dict[str, Term]:
+    def _token_hits(
+        self, words: str, tokens: list[str], unique: frozenset[str]
+    ) -> dict[str, Term]:
         """Whole-token hits, mostly as C-level set operations (this is the hot path)."""
-        tokens = words.split()
-        unique = set(tokens)
-        found = {token: self._exact[token] for token in unique & self._exact_keys}
-        if not self._prefix_heads.isdisjoint({token[: self._head] for token in unique}):
+        exact_hits = unique & self._exact_keys
+        found = {token: self._exact[token] for token in exact_hits} if exact_hits else {}
+        if not self._prefix_heads.isdisjoint(map(self._head_of, unique)):
             for token in unique:
                 if token.startswith(self._prefixes) and token not in found:
                     found[token] = self._prefix_term(token)
@@ -282,7 +295,7 @@ class WordList:
                 found[original] = self._prefix_term(collapsed)
 
     def _prefix_term(self, token: str) -> Term:
-        for prefix in sorted(self._prefix_terms, key=len, reverse=True):
+        for prefix in self._longest_first:
             if token.startswith(prefix):
                 return self._prefix_terms[prefix]
         raise KeyError(token)
@@ -339,6 +352,24 @@ class WordList:
 
 def _compile(patterns: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(sorted(patterns, key=len, reverse=True))) if patterns else None
+
+
+def _token_spans(words: str, token: str) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` of each whole-token occurrence of ``token`` (no whitespace in it).
+
+    Same spans as ``re.finditer(r"(?<!\\S)" + re.escape(token) + r"(?!\\S)", words)``,
+    without building and looking up a regex per token.
+    """
+    size = len(token)
+    limit = len(words)
+    start = words.find(token)
+    while start >= 0:
+        end = start + size
+        if (start == 0 or words[start - 1].isspace()) and (end == limit or words[end].isspace()):
+            yield start, end
+            start = words.find(token, end)
+        else:
+            start = words.find(token, start + 1)
 
 
 def _has_pair(tokens: list[str], heads: set[tuple[str, str]]) -> bool:

@@ -27,7 +27,12 @@ from realtime.lifecycle import Lifecycle, drain
 from realtime.limits import TypingThrottle
 from realtime.observability import Metrics
 from realtime.ops_http import OpsViews, authenticate, make_middlewares
-from realtime.plugins import HookRunner, PluginContext, build_plugin_manager
+from realtime.plugins import (
+    BOOT_HOOK_TIMEOUT_S,
+    HookRunner,
+    PluginContext,
+    build_plugin_manager,
+)
 from realtime.presence import RedisPresence
 from realtime.repair import DeliveryTracker
 from realtime.tasks import TaskOwner, supervise
@@ -208,9 +213,9 @@ async def _recovered(app: web.Application) -> None:
 
 async def plugins_ctx(app: web.Application) -> AsyncIterator[None]:
     """Tell plugins the server starts, and stops."""
-    await app[HOOKS].notify("gigvora_startup")
+    await app[HOOKS].notify("gigvora_startup", timeout=BOOT_HOOK_TIMEOUT_S)
     yield
-    await app[HOOKS].notify("gigvora_shutdown")
+    await app[HOOKS].notify("gigvora_shutdown", timeout=BOOT_HOOK_TIMEOUT_S)
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -221,6 +226,7 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     def on_crash(name: str) -> None:
         crashed.labels(name).inc()
     owner.spawn(supervise("loop-lag", lambda: _sample_loop_lag(app[LOOP_LAG]), on_crash))
+    owner.spawn(supervise("token-expiry", app[HUB].disconnect_expired, on_crash))
     cluster = app[CLUSTER]
     if cluster.tracker is not None:
         owner.spawn(supervise("delivery-repair", cluster.tracker.run, on_crash))

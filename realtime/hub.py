@@ -8,6 +8,7 @@ payload answers ``invalid``, oversized fields answer ``too_large``, a missing ro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -198,6 +199,16 @@ class Hub:
 
     def _disconnect_later(self, sid: str, namespace: str) -> None:
         self.tasks.spawn(self.sio.disconnect(sid, namespace=namespace), name="expired-disconnect")
+
+    async def disconnect_expired(self, interval: float = 15.0) -> None:
+        """Forever: disconnect sockets whose token expired (idle ones included)."""
+        while True:
+            await asyncio.sleep(interval)
+            expired = [(ns, sid) for (ns, sid), who in self.sessions.items() if who.expired]
+            for namespace, sid in expired:
+                await self.sio.disconnect(sid, namespace=namespace)
+            if expired:
+                log.info("expired sessions disconnected", extra={"count": len(expired)})
 
     def principal(self, namespace: str, sid: str) -> Principal | None:
         """The authenticated principal of a connected socket."""

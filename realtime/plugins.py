@@ -27,6 +27,8 @@ from realtime.errors import AppError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gigvora.plugins"
+#: Bound of ``gigvora_startup``/``gigvora_shutdown`` calls (they may load models or connect).
+BOOT_HOOK_TIMEOUT_S = 60.0
 #: Built-in features, by plugin name → module. Order is registration order.
 BUILTIN_PLUGINS: dict[str, str] = {
     "api": "api.plugin",
@@ -115,11 +117,12 @@ class HookRunner:
                 self._failed(impl, hook, "error")
         return items
 
-    async def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call every implementation; failures and timeouts are contained."""
+    async def notify(self, hook: str, timeout: float | None = None, **kwargs: Any) -> None:
+        """Call every implementation; failures and timeouts are contained. ``timeout``
+        overrides the per-call bound (boot hooks get longer: they may load models)."""
         for impl in self.impls(hook):
             try:
-                await self._call(impl, hook, kwargs)
+                await self._call(impl, hook, kwargs, timeout)
             except (TimeoutError, Exception) as error:
                 self._failed(impl, hook, "timeout" if isinstance(error, TimeoutError) else "error")
 
@@ -146,12 +149,13 @@ class HookRunner:
             return verdict
         return final
 
-    async def _call(self, impl: Any, hook: str, kwargs: dict[str, Any]) -> Any:
+    async def _call(self, impl: Any, hook: str, kwargs: dict[str, Any],
+                    timeout: float | None = None) -> Any:
         started = time.perf_counter()
         try:
             result = impl.function(**self._args(impl, kwargs))
             if inspect.isawaitable(result):
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(timeout or self._timeout):
                     result = await result
             return result
         finally:
