@@ -15,9 +15,15 @@ from realtime.observability import configure_logging
 def _serve(args: argparse.Namespace) -> int:
     from realtime.server import run
 
+    from storage.base import StoreUnavailable
+
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run(settings)
+    try:
+        run(settings)
+    except (StoreUnavailable, RuntimeError, OSError) as error:  # boot failed: one clear line
+        print(f"gigvora serve: cannot start: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

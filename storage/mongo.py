@@ -183,7 +183,7 @@ class MongoStore:
         self._op_timeout = _op_timeout(self._options)
         self._client: AsyncMongoClient[Doc] | None = None
         self._queues: dict[str, _ChannelQueue] = {}
-        self._batches: set[asyncio.Task[None]] = set()
+        self._batches: set[asyncio.Task[StoreUnavailable | None]] = set()
         self._op_time: Timestamp | None = None
         self.commits = 0
         self.committed_ops = 0
@@ -202,20 +202,12 @@ class MongoStore:
         """Connect, check for a replica set, create the indexes (idempotent)."""
         client = self._new_client()
         try:
-            with pymongo.timeout(OPEN_TIMEOUT_S):
-                hello = await client.admin.command("hello")
-                if "setName" not in hello and hello.get("msg") != "isdbgrid":
-                    raise StoreUnavailable(
-                        "MongoDB must be a replica set (transactions and majority writes need "
-                        "one); a single-node replica set is fine for development")
-                db = client.get_default_database(DEFAULT_DATABASE)
-                for name, models in INDEXES.items():
-                    await db[name].create_indexes(models)
-        except (PyMongoError, StoreUnavailable) as error:
+            await _prepare(client)
+        except BaseException as error:
             await client.close()
-            if isinstance(error, StoreUnavailable):
-                raise
-            raise StoreUnavailable(f"cannot open the MongoDB store: {error}") from error
+            if isinstance(error, PyMongoError):
+                raise StoreUnavailable(f"cannot open the MongoDB store: {error}") from error
+            raise
         self._client = client
 
     async def close(self) -> None:
@@ -249,10 +241,10 @@ class MongoStore:
         return self._client
 
     def _collection(self, name: str) -> AsyncCollection[Doc]:
-        db = self._require_client().get_default_database(
+        """A collection with majority writes (journaled), majority reads, primary only."""
+        return self._require_client().get_default_database(
             DEFAULT_DATABASE, write_concern=MAJORITY, read_concern=ReadConcern("majority"),
-            read_preference=ReadPreference.PRIMARY)
-        return db[name]
+            read_preference=ReadPreference.PRIMARY)[name]
 
     @asynccontextmanager
     async def _session(self, what: str) -> AsyncIterator[AsyncClientSession]:
@@ -329,23 +321,29 @@ class MongoStore:
                 # our draft and will resolve it.
                 while not future.done() and queue.pending:
                     batch, queue.pending = queue.pending[:MAX_BATCH], queue.pending[MAX_BATCH:]
-                    await self._commit_shielded(draft.channel, batch)
+                    failure = await self._commit_shielded(draft.channel, batch)
+                    if failure is not None:  # fail fast: the rest would wait out the same outage
+                        _fail(queue.pending, failure)
+                        queue.pending = []
             return await future
         finally:
             queue.waiters -= 1
             if queue.waiters == 0 and self._queues.get(draft.channel) is queue:
                 del self._queues[draft.channel]
 
-    async def _commit_shielded(self, channel_id: str, batch: list[Pending]) -> None:
+    async def _commit_shielded(self, channel_id: str,
+                               batch: list[Pending]) -> StoreUnavailable | None:
         """Run a batch to its end even if the caller that leads it is cancelled: the other
         callers in it are still waiting. ``close()`` awaits batches still running."""
         task = asyncio.ensure_future(self._commit_batch(channel_id, batch))
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
-        await asyncio.shield(task)
+        return await asyncio.shield(task)
 
-    async def _commit_batch(self, channel_id: str, batch: list[Pending]) -> None:
-        """One transaction for the batch; every future in it is resolved, whatever happens."""
+    async def _commit_batch(self, channel_id: str,
+                            batch: list[Pending]) -> StoreUnavailable | None:
+        """One transaction for the batch; every future in it is resolved, whatever happens.
+        Returns the failure, if the transaction failed."""
         started = time.perf_counter()
         try:
             outcomes = await self._append_with_retries(channel_id, [d for d, _ in batch])
@@ -353,9 +351,10 @@ class MongoStore:
             _fail(batch, StoreUnavailable("append cancelled: the store is closing"))
             raise
         except Exception as error:
-            _fail(batch, error if isinstance(error, StoreUnavailable) else StoreUnavailable(
-                f"MongoDB append failed: {error!r}"))
-            return
+            failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
+                f"MongoDB append failed: {error!r}")
+            _fail(batch, failure)
+            return failure
         self._committed(len(batch), time.perf_counter() - started)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
@@ -364,6 +363,7 @@ class MongoStore:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+        return None
 
     async def _append_with_retries(self, channel_id: str,
                                    drafts: list[MessageDraft]) -> list[Outcome]:
@@ -396,6 +396,15 @@ class MongoStore:
         """One message or None."""
         async with self._session("get_message") as s:
             doc = await self._collection("messages").find_one({"_id": message_id}, session=s)
+        return _message(doc) if doc else None
+
+    async def find_by_client_id(self, channel_id: str, author_id: str, client_id: str
+                                ) -> Message | None:
+        """The first message with this idempotency key, or None."""
+        async with self._session("find_by_client_id") as s:
+            doc = await self._collection("messages").find_one(
+                {"channel_id": channel_id, "author_id": author_id, "client_id": client_id},
+                session=s)
         return _message(doc) if doc else None
 
     async def edit_message(self, message_id: str, text: str) -> Message:
@@ -474,6 +483,20 @@ class MongoStore:
             cursor = self._collection("read_state").find(
                 {"user_id": user_id}, {"channel_id": 1, "seq": 1}, session=s)
             return {doc["channel_id"]: int(doc["seq"]) async for doc in cursor}
+
+
+async def _prepare(client: AsyncMongoClient[Doc]) -> None:
+    """Check that the server is a replica set (or mongos) and create the indexes."""
+    # Outside a pymongo.timeout block, so serverSelectionTimeoutMS bounds the wait for the
+    # server (inside one, the block's deadline replaces it).
+    hello = await client.admin.command("hello")
+    if "setName" not in hello and hello.get("msg") != "isdbgrid":
+        raise StoreUnavailable("MongoDB must be a replica set (transactions and majority writes "
+                               "need one); a single-node replica set is fine for development")
+    with pymongo.timeout(OPEN_TIMEOUT_S):
+        db = client.get_default_database(DEFAULT_DATABASE)
+        for name, models in INDEXES.items():
+            await db[name].create_indexes(models)
 
 
 async def _upsert(collection: AsyncCollection[Doc], query: Doc, update: Doc,

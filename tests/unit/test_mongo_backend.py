@@ -1,0 +1,173 @@
+"""What can be checked of the MongoDB backend without a server: URL routing, bounded failures
+against an unreachable address, and the append batching logic against in-memory fakes. The
+conformance suite runs the real thing when ``GIGVORA_TEST_MONGO_URL`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pymongo", reason="pymongo not installed: pip install -e '.[mongodb]'")
+
+from storage import MessageDraft, open_store
+from storage.base import NotFound, StoreUnavailable
+from storage.mongo import MongoStore, _append_batch, _op_timeout, _uri_options
+
+UNREACHABLE = "mongodb://localhost:1/?serverSelectionTimeoutMS=200"
+
+
+def test_open_store_routes_mongodb_urls() -> None:
+    assert isinstance(open_store(UNREACHABLE), MongoStore)
+    assert isinstance(open_store("mongodb+srv://cluster.example.com/gigvora"), MongoStore)
+
+
+def test_uri_options_and_deadline() -> None:
+    options = _uri_options("mongodb://a:1,b:2/db?replicaSet=rs0&timeoutMS=2500")
+    assert options == {"replicaset": "rs0", "timeoutms": "2500"}
+    assert _op_timeout(options) == 2.5
+    assert _op_timeout({"timeoutms": "0"}) is None
+    assert _op_timeout({}) == 10.0
+
+
+async def test_open_against_unreachable_server_fails_fast() -> None:
+    store = open_store(UNREACHABLE)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot open the MongoDB store"):
+        await asyncio.wait_for(store.open(), 10)
+    assert time.monotonic() - started < 5
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.ping()
+    await store.close()
+
+
+async def test_ping_and_reads_are_bounded_when_the_server_is_gone() -> None:
+    store = MongoStore(UNREACHABLE)
+    store._client = store._new_client()  # as if open() had succeeded before the outage
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="ping failed"):
+            await asyncio.wait_for(store.ping(), 10)
+        assert time.monotonic() - started < 2  # under the readiness probe's 2 s
+    finally:
+        await store.close()
+
+
+# the append transaction body, against in-memory collections ---------------------------------
+class FakeCursor:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async def iterate() -> AsyncIterator[dict[str, Any]]:
+            for doc in self.docs:
+                yield doc
+        return iterate()
+
+
+class FakeMessages:
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+
+    def find(self, query: dict[str, Any], session: Any = None) -> FakeCursor:
+        keys = {(o["author_id"], o["client_id"]) for o in query["$or"]}
+        return FakeCursor([d for d in self.docs if d["channel_id"] == query["channel_id"]
+                           and (d["author_id"], d.get("client_id")) in keys])
+
+    async def insert_many(self, docs: list[dict[str, Any]], ordered: bool = True,
+                          session: Any = None) -> None:
+        self.docs.extend(docs)
+
+
+class FakeChannels:
+    def __init__(self, **last_seqs: int) -> None:
+        self.last_seqs = last_seqs
+
+    async def find_one_and_update(self, query: dict[str, Any], update: dict[str, Any],
+                                  **_: Any) -> dict[str, Any] | None:
+        if query["_id"] not in self.last_seqs:
+            return None
+        self.last_seqs[query["_id"]] += update["$inc"]["last_seq"]
+        return {"_id": query["_id"], "last_seq": self.last_seqs[query["_id"]]}
+
+
+def draft(text: str, client_id: str | None = None, author: str = "u") -> MessageDraft:
+    return MessageDraft("c", author, author.upper(), text, client_id)
+
+
+async def run_batch(messages: FakeMessages, channels: FakeChannels,
+                    drafts: list[MessageDraft]) -> list[Any]:
+    return await _append_batch(messages, channels, "c", drafts, None)  # type: ignore[arg-type]
+
+
+async def test_batch_allocates_consecutive_seqs_and_dedupes_client_ids() -> None:
+    messages, channels = FakeMessages(), FakeChannels(c=4)
+    outcomes = await run_batch(messages, channels, [
+        draft("a"), draft("b", "k"), draft("b again", "k"), draft("c", "k", author="v")])
+    assert [(m.seq, created) for m, created in outcomes] == [
+        (5, True), (6, True), (6, False), (7, True)]
+    assert outcomes[2][0] == outcomes[1][0]
+    assert channels.last_seqs["c"] == 7 and len(messages.docs) == 3
+    assert "client_id" not in messages.docs[0]  # omitted, so the partial unique index skips it
+    again = await run_batch(messages, channels, [draft("retry", "k"), draft("d")])
+    assert [(m.seq, created) for m, created in again] == [(6, False), (8, True)]
+    assert again[0][0].text == "b"
+
+
+async def test_batch_on_a_missing_channel_consumes_nothing() -> None:
+    messages, channels = FakeMessages(), FakeChannels()
+    outcomes = await run_batch(messages, channels, [draft("a"), draft("b", "k"),
+                                                    draft("b", "k")])
+    assert all(isinstance(outcome, NotFound) for outcome in outcomes)
+    assert messages.docs == []
+
+
+# group commit: every caller is answered, batches form, failures fail fast --------------------
+def batching_store(fail: bool = False) -> tuple[MongoStore, list[int]]:
+    store = MongoStore(UNREACHABLE)
+    store._client = object()  # type: ignore[assignment]
+    sizes: list[int] = []
+    messages, channels = FakeMessages(), FakeChannels(c=0)
+
+    async def fake_append(channel_id: str, drafts: list[MessageDraft]) -> list[Any]:
+        sizes.append(len(drafts))
+        await asyncio.sleep(0.01)
+        if fail:
+            raise StoreUnavailable("no primary")
+        return await run_batch(messages, channels, drafts)
+    store._append_with_retries = fake_append  # type: ignore[method-assign]
+    return store, sizes
+
+
+async def test_concurrent_appends_are_group_committed() -> None:
+    store, sizes = batching_store()
+    results = await asyncio.gather(*(store.append_message(draft(str(i))) for i in range(200)))
+    assert sorted(m.seq for m, _ in results) == list(range(1, 201))
+    assert sum(sizes) == 200 and len(sizes) < 10
+    assert store._queues == {} and store.stats()["write_queue_depth"] == 0
+    assert store.committed_ops == 200
+
+
+async def test_a_failed_batch_fails_the_queue_behind_it_at_once() -> None:
+    store, sizes = batching_store(fail=True)
+    started = time.monotonic()
+    results = await asyncio.gather(*(store.append_message(draft(str(i))) for i in range(50)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert len(sizes) == 1 and time.monotonic() - started < 1
+    assert store._queues == {}
+
+
+async def test_a_cancelled_leader_does_not_strand_the_batch() -> None:
+    store, _ = batching_store()
+    leader = asyncio.ensure_future(store.append_message(draft("leader")))
+    await asyncio.sleep(0)  # the leader takes its batch and starts the transaction
+    followers = [asyncio.ensure_future(store.append_message(draft(str(i)))) for i in range(5)]
+    leader.cancel()
+    results = await asyncio.gather(*followers)
+    assert sorted(m.seq for m, _ in results) == [2, 3, 4, 5, 6]  # the leader's seq 1 committed
+    assert leader.cancelled() and store.committed_ops == 6
+    assert not store._batches and store._queues == {}
