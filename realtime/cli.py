@@ -14,7 +14,6 @@ from realtime.observability import configure_logging
 
 def _serve(args: argparse.Namespace) -> int:
     from realtime.server import run
-
     from storage.base import StoreUnavailable
 
     settings = load_settings()
