@@ -19,7 +19,7 @@ from realtime.chat import NS, ChatService, room, user_room
 from realtime.chat_events import ChatEvents
 from realtime.cluster import Cluster, ClusterCollector, build_cluster, redis_check, wait_subscribed
 from realtime.config import Settings, resolve_jwt_secret
-from realtime.fanout import DirectWebSocket, Fanout, FanoutManager, OrjsonShim
+from realtime.fanout import DirectWebSocket, Fanout, FanoutManager, OrjsonPacket
 from realtime.health import CheckResult, HealthCheck, run_checks
 from realtime.hub import Hub
 from realtime.identity import TokenService
@@ -62,7 +62,8 @@ def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics, cluster: Clu
               ) -> socketio.AsyncServer:
     manager = FanoutManager(fanout, metrics.fanout_deliveries.inc, cluster.bus)
     cors: Any = settings.cors_origins or None  # None: same origin only
-    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, json=OrjsonShim,
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager,
+                               serializer=OrjsonPacket,
                                cors_allowed_origins=cors, max_http_buffer_size=MAX_FRAME_BYTES,
                                ping_interval=25, ping_timeout=20, logger=False,
                                engineio_logger=False, http_compression=False)

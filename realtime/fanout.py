@@ -23,6 +23,7 @@ Sockets that started on long-polling and upgraded keep the stock path (correct, 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import struct
 from collections.abc import Callable
@@ -41,17 +42,31 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 class OrjsonShim:
-    """The ``json`` module interface python-socketio expects, backed by orjson."""
+    """The ``json`` module interface python-socketio expects, backed by orjson (with the
+    standard library for what orjson refuses, e.g. integers beyond 64 bits)."""
 
     @staticmethod
     def dumps(obj: Any, **_: Any) -> str:
         """Serialise compactly."""
-        return orjson.dumps(obj).decode()
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
 
     @staticmethod
     def loads(data: str | bytes, **_: Any) -> Any:
         """Parse."""
-        return orjson.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
+
+class OrjsonPacket(socketio.packet.Packet):
+    """Socket.IO packets encoded with orjson — a subclass, so setting its ``json`` leaves
+    python-socketio's own ``Packet`` (used by clients in the same process) untouched."""
+
+    json = OrjsonShim
 
 
 def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
