@@ -164,6 +164,14 @@ class ModerationDesk:
                          {"hold_id": hold_id, "status": "rejected", "reason": reason})
         return decided
 
+    async def erase(self, who: Principal, hold_id: str, reason: str) -> dict[str, Any]:
+        """Erase a held message's content (personal data). The audit log keeps its hash only,
+        so the chain stays valid."""
+        await self._get(self.records.get_hold(hold_id))
+        await self.records.erase_hold_text(hold_id)
+        await self._audit(who.sub, "content_erase", "hold", hold_id, reason)
+        return {"id": hold_id, "erased": True}
+
     # reports ----------------------------------------------------------------------------------
     async def report(self, who: Principal, message_id: str, reason: str) -> dict[str, Any]:
         """A member reports a message they can read."""

@@ -183,6 +183,7 @@ class ModerationViews:
                 web.post(f"{base}/reports", self.report),
                 web.post(f"{base}/appeals", self.appeal),
                 web.post(f"{base}/holds/{{id}}/{{decision:approve|reject}}", self.hold),
+                web.post(f"{base}/holds/{{id}}/erase", self.erase),
                 web.post(f"{base}/reports/{{id}}/resolve", self.resolve),
                 web.post(f"{base}/messages/{{id}}/delete", self.delete),
                 web.post(f"{base}/sanctions", self.sanction),
@@ -232,6 +233,15 @@ class ModerationViews:
         if request.match_info["decision"] == "approve":
             return json_response(await desk.approve(who, hold_id, reason))
         return json_response(await desk.reject(who, hold_id, reason))
+
+    async def erase(self, request: web.Request) -> web.Response:
+        """Erase a held message's content (admins: personal-data requests)."""
+        who: Principal = self.ctx.authenticate(request)
+        if "admin" not in who.roles:
+            raise AppError("forbidden", "admins only")
+        reason = await self._reason(request)
+        return json_response(await self.plugin._desk().erase(who, request.match_info["id"],
+                                                            reason))
 
     async def resolve(self, request: web.Request) -> web.Response:
         """Close a report."""

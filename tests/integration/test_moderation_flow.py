@@ -190,6 +190,15 @@ async def test_policy_per_channel_and_audit_chain(live: LiveServer, tmp_path: Pa
     assert all("sh1t" not in str(e) for e in log["entries"])  # content by hash only
     status, verdict = await rest(live, "GET", "/api/v1/moderation/audit/verify")
     assert verdict["ok"] and verdict["entries"] == len(log["entries"])
+    held = await alice.ok("message:send", {"channel": "general",
+                                           "text": "nobody wants you here, just leave"})
+    status, _ = await rest(live, "POST", f"/api/v1/moderation/holds/{held['hold_id']}/erase",
+                           who="root", roles="admin", body={"reason": "GDPR request"})
+    assert status == 200
+    status, queue = await rest(live, "GET", "/api/v1/moderation/queue")
+    assert [h["text"] for h in queue["holds"]] == [None]
+    status, verdict = await rest(live, "GET", "/api/v1/moderation/audit/verify")
+    assert verdict["ok"], verdict  # erasing content does not break the chain
     db = sqlite3.connect(tmp_path / "gigvora.db")
     db.execute("UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 2")
     db.commit()
