@@ -19,7 +19,8 @@ from realtime.chat import NS, ChatService, room, user_room
 from realtime.chat_events import ChatEvents
 from realtime.cluster import Cluster, ClusterCollector, build_cluster, redis_check, wait_subscribed
 from realtime.config import Settings, resolve_jwt_secret
-from realtime.fanout import DirectWebSocket, Fanout, FanoutManager, OrjsonPacket
+from realtime.eio_direct import DirectWebSocket
+from realtime.fanout import Fanout, FanoutManager, OrjsonPacket
 from realtime.health import CheckResult, HealthCheck, run_checks
 from realtime.hub import Hub
 from realtime.identity import TokenService
@@ -65,7 +66,8 @@ def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics, cluster: Clu
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager,
                                serializer=OrjsonPacket,
                                cors_allowed_origins=cors, max_http_buffer_size=MAX_FRAME_BYTES,
-                               ping_interval=25, ping_timeout=20, logger=False,
+                               ping_interval=settings.ping_interval_s,
+                               ping_timeout=settings.ping_timeout_s, logger=False,
                                engineio_logger=False, http_compression=False)
     sio.eio._async = {**sio.eio._async, "websocket": DirectWebSocket}
     sio.eio.gigvora_fanout = fanout
@@ -228,6 +230,8 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         crashed.labels(name).inc()
     owner.spawn(supervise("loop-lag", lambda: _sample_loop_lag(app[LOOP_LAG]), on_crash))
     owner.spawn(supervise("token-expiry", app[HUB].disconnect_expired, on_crash))
+    tick = min(1.0, app[SETTINGS].ping_interval_s / 5)  # pings late by at most one tick
+    owner.spawn(supervise("engineio-pinger", lambda: app[FANOUT].run_pinger(tick), on_crash))
     cluster = app[CLUSTER]
     if cluster.tracker is not None:
         owner.spawn(supervise("delivery-repair", cluster.tracker.run, on_crash))

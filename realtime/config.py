@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     history_limit: int = Field(50, ge=1, le=500)
     max_outbound_bytes: int = Field(1_048_576, ge=16_384)
     max_connections: int = Field(20_000, ge=1)
+    # whole seconds: engine.io announces int(seconds) * 1000 ms to clients
+    ping_interval_s: int = Field(25, ge=1, le=300)
+    ping_timeout_s: int = Field(20, ge=1, le=300)
     drain_grace_s: float = Field(0.5, ge=0)
     drain_timeout_s: float = Field(10.0, ge=0)
     debug: bool = False

@@ -26,12 +26,12 @@ import asyncio
 import json
 import logging
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
 
 from realtime.bus import BusMessage, RedisBus
@@ -92,14 +92,18 @@ def eio_frame(pkt: eio_packet.Packet) -> bytes:
 class DirectConnection:
     """One WebSocket client's transport and its pending, already-framed bytes."""
 
-    __slots__ = ("closed", "eio_sid", "fanout", "pending", "transport")
+    __slots__ = ("closed", "eio_sid", "eio_socket", "fanout", "pending", "ping_due",
+                 "transport")
 
-    def __init__(self, fanout: Fanout, eio_sid: str, transport: asyncio.Transport) -> None:
+    def __init__(self, fanout: Fanout, eio_socket: Any, transport: asyncio.Transport) -> None:
         self.fanout = fanout
-        self.eio_sid = eio_sid
+        self.eio_socket = eio_socket
+        self.eio_sid: str = eio_socket.sid
         self.transport = transport
         self.pending: list[bytes] = []
         self.closed = False
+        #: When this connection's next Engine.IO PING is due (loop time), or None.
+        self.ping_due: float | None = None
 
     def write(self, frame: bytes) -> None:
         """Queue a frame; it is written with everything else pending at the next flush."""
@@ -108,6 +112,16 @@ class DirectConnection:
         if not self.pending:
             self.fanout.mark_dirty(self)
         self.pending.append(frame)
+
+    def close(self) -> None:
+        """Flush, send a WebSocket close frame (1000) and close the transport."""
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        if not self.transport.is_closing():
+            self.transport.write(WS_CLOSE_NORMAL)
+            self.transport.close()
 
     def flush(self) -> None:
         """Write what is pending now; drop the connection if the client stopped reading."""
@@ -123,8 +137,12 @@ class DirectConnection:
             self.fanout.drop_slow_consumer(self)
 
 
+WS_CLOSE_NORMAL = b"\x88\x02\x03\xe8"
+PING_FRAME = ws_frame(b"2")
+
+
 class Fanout:
-    """The registry of direct connections and the once-per-iteration flush."""
+    """The registry of direct connections, the once-per-iteration flush and the pinger."""
 
     def __init__(self, max_outbound_bytes: int, on_slow: Callable[[], None]) -> None:
         self.max_outbound_bytes = max_outbound_bytes
@@ -148,6 +166,20 @@ class Fanout:
         for conn in dirty:
             conn.flush()
 
+    async def run_pinger(self, interval: float = 1.0) -> None:
+        """Send due Engine.IO PINGs for every direct connection (one timer for all of them,
+        instead of a sleeping task per connection); engine.io's own service task still closes
+        sockets whose PONG is late."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            now, wall = loop.time(), time.time()
+            for conn in list(self.connections.values()):
+                if conn.ping_due is not None and now >= conn.ping_due and not conn.closed:
+                    conn.ping_due = None
+                    conn.eio_socket.last_ping = wall
+                    conn.write(PING_FRAME)
+
     def buffered_bytes(self) -> int:
         """Bytes waiting in kernel-side transport buffers across all connections."""
         return sum(c.transport.get_write_buffer_size() for c in self.connections.values()
@@ -159,78 +191,6 @@ class Fanout:
         self._on_slow()
         log.warning("slow consumer disconnected", extra={"eio_sid": conn.eio_sid})
         conn.transport.abort()
-
-
-class DirectWebSocket:
-    """engine.io's aiohttp WebSocket driver, without deflate, with direct MESSAGE writes."""
-
-    def __init__(self, handler: Callable[[Any], Any], server: Any) -> None:
-        self.handler = handler
-        self.server = server
-        self._sock: web.WebSocketResponse | None = None
-        self._conn: DirectConnection | None = None
-
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-        request: web.Request = environ["aiohttp.request"]
-        self._sock = sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False,
-            timeout=CLOSE_TIMEOUT_S)
-        await sock.prepare(request)
-        eio_socket = getattr(self.handler, "__self__", None)
-        fanout: Fanout | None = getattr(self.server, "gigvora_fanout", None)
-        if (fanout is not None and eio_socket is not None and not eio_socket.connected
-                and request.transport is not None):
-            self._conn = self._go_direct(fanout, eio_socket, request.transport)
-        try:
-            await self.handler(self)
-        finally:
-            if self._conn is not None:
-                self._conn.flush()
-                self._conn.closed = True
-                fanout.connections.pop(self._conn.eio_sid, None)  # type: ignore[union-attr]
-        return sock
-
-    def _go_direct(self, fanout: Fanout, eio_socket: Any, transport: Any) -> DirectConnection:
-        conn = DirectConnection(fanout, eio_socket.sid, transport)
-        fanout.connections[eio_socket.sid] = conn
-        while not eio_socket.queue.empty():  # the OPEN packet, queued before the upgrade
-            queued = eio_socket.queue.get_nowait()
-            eio_socket.queue.task_done()
-            if queued is not None:
-                conn.write(eio_frame(queued))
-        queued_send = eio_socket.send
-
-        async def send(pkt: eio_packet.Packet) -> None:
-            if pkt.packet_type == eio_packet.MESSAGE and not conn.closed:
-                conn.write(eio_frame(pkt))
-            else:
-                await queued_send(pkt)
-
-        eio_socket.send = send
-        return conn
-
-    async def close(self) -> None:
-        """Flush what is pending, then close the WebSocket."""
-        if self._conn is not None:
-            self._conn.flush()
-        assert self._sock is not None
-        await self._sock.close()
-
-    async def send(self, message: str | bytes) -> None:
-        """Used by engine.io's writer task for control packets."""
-        assert self._sock is not None
-        if isinstance(message, bytes):
-            await self._sock.send_bytes(message)
-        else:
-            await self._sock.send_str(message)
-
-    async def wait(self) -> str | bytes:
-        """The next data frame from the client; OSError when the socket closed."""
-        assert self._sock is not None
-        msg = await self._sock.receive()
-        if not isinstance(msg.data, bytes | str):
-            raise OSError()
-        return msg.data
 
 
 class FanoutManager(socketio.AsyncManager):

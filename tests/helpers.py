@@ -172,7 +172,7 @@ class ServerProcess:
                                      stderr=subprocess.STDOUT)
         return self
 
-    async def wait_ready(self, timeout: float = 15) -> None:
+    async def wait_ready(self, timeout: float = 40) -> None:
         """Poll /readyz until 200."""
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:

@@ -147,3 +147,22 @@ async def test_raw_frames_are_valid_and_slow_consumers_are_dropped(tmp_path: Pat
         raw.close()
     finally:
         await live.stop()
+
+
+async def test_heartbeats_keep_live_clients_and_drop_silent_ones(tmp_path: Path) -> None:
+    live = await start_server(make_settings(tmp_path, ping_interval_s=1, ping_timeout_s=1,
+                                            plugins_disable=["moderation"]))
+    try:
+        alive = await live.client("alive")
+        raw = await RawWebSocket.open(live.url)  # answers nothing after its handshake
+        assert (await raw.recv()).startswith("0{")
+        raw.send("40" + orjson.dumps({"token": mint("silent")}).decode())
+        assert (await raw.recv()).startswith("40{")
+        assert len(live.app[HUB].sessions) == 2
+        await asyncio.sleep(5)  # several ping rounds
+        assert alive.sio.connected and alive.disconnect_reasons == []
+        assert len(live.app[HUB].sessions) == 1, "the silent client was not dropped"
+        assert (await alive.ok("presence:list"))["users"][0]["user"]["id"] == "alive"
+        raw.close()
+    finally:
+        await live.stop()

@@ -57,7 +57,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     made.close()
 
 
-@settings(max_examples=int(os.environ.get("GIGVORA_FUZZ_EXAMPLES", "2000")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("GIGVORA_FUZZ_EXAMPLES", "2000")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(event=st.sampled_from(EVENTS), payload=payloads)
 def test_any_payload_gets_a_well_formed_answer(harness: Harness, event: str, payload: Any
                                                ) -> None:
