@@ -33,6 +33,7 @@ BOOT_HOOK_TIMEOUT_S = 60.0
 BUILTIN_PLUGINS: dict[str, str] = {
     "api": "api.plugin",
     "moderation": "moderation.plugin",
+    "web_shell": "web_shell.plugin",
 }
 
 

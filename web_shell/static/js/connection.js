@@ -1,0 +1,116 @@
+// The page's Socket.IO connection and HTTP calls, authenticated with a short-lived token that
+// the server mints for the session cookie (the cookie itself is HttpOnly and never readable).
+
+import { io } from "../vendor/socket.io/socket.io.esm.min.js";
+
+const ACK_TIMEOUT_MS = 10000;
+const TOKEN_MARGIN_MS = 60000;
+
+/** Raised by `call` when there is no connection (the caller queues or reports). */
+export class OfflineError extends Error {}
+
+export class Connection {
+  /**
+   * @param {{onOnline: () => void, onOffline: (reason: string) => void,
+   *          onSignedOut: () => void}} handlers
+   */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.token = null;
+    this.tokenExpiresAt = 0;
+    this.socket = io({
+      path: "/socket.io/",
+      transports: ["websocket", "polling"], // WebSocket first: the server's fast path
+      autoConnect: false,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 4000,
+      timeout: 8000,
+      // Called before every (re)connection, so each attempt carries a fresh token.
+      auth: (send) => {
+        this.freshToken().then((token) => send({ token }), () => send({}));
+      },
+    });
+    this.socket.on("connect", () => handlers.onOnline());
+    this.socket.on("disconnect", (reason) => {
+      handlers.onOffline(reason);
+      // The server closed us (e.g. the token expired): the client does not retry by itself.
+      if (reason === "io server disconnect") this.reconnectSoon(300);
+    });
+    this.socket.on("connect_error", () => {
+      handlers.onOffline("connect_error");
+      if (!this.socket.active) this.reconnectSoon(2000);
+    });
+    window.addEventListener("offline", () => handlers.onOffline("browser offline"));
+    window.addEventListener("online", () => this.reconnectSoon(0));
+  }
+
+  get connected() {
+    return this.socket.connected;
+  }
+
+  /** Subscribe to a server event. */
+  on(event, handler) {
+    this.socket.on(event, handler);
+  }
+
+  /** Open the connection. */
+  start() {
+    this.socket.connect();
+  }
+
+  reconnectSoon(delayMs) {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      if (!this.socket.connected) this.socket.connect();
+    }, delayMs);
+  }
+
+  /** A token for the session's user, minted by the server for minutes. */
+  async freshToken() {
+    const response = await fetch("/session/socket-token", {
+      credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
+    });
+    if (response.status === 401) {
+      this.handlers.onSignedOut();
+      throw new Error("signed out");
+    }
+    if (!response.ok) throw new Error(`socket token: HTTP ${response.status}`);
+    const body = await response.json();
+    this.token = body.token;
+    this.tokenExpiresAt = body.expires_at * 1000;
+    return body.token;
+  }
+
+  async bearer() {
+    if (!this.token || Date.now() > this.tokenExpiresAt - TOKEN_MARGIN_MS) {
+      await this.freshToken();
+    }
+    return this.token;
+  }
+
+  /**
+   * Emit an event and wait for its ack (`{ok, data}` or `{ok: false, error}`).
+   * Throws OfflineError when disconnected, and a timeout error when no ack arrives.
+   */
+  async call(event, payload) {
+    if (!this.socket.connected) throw new OfflineError(event);
+    const emitter = this.socket.timeout(ACK_TIMEOUT_MS);
+    return payload === undefined ? emitter.emitWithAck(event) : emitter.emitWithAck(event, payload);
+  }
+
+  /** `GET /api/v1/channels/{channel}/messages` with the given query parameters. */
+  async history(channel, params) {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null) query.set(name, String(value));
+    }
+    const url = `/api/v1/channels/${encodeURIComponent(channel)}/messages?${query}`;
+    let response = await fetch(url, { headers: { Authorization: `Bearer ${await this.bearer()}` } });
+    if (response.status === 401) { // the token lapsed in between: once more with a new one
+      this.token = null;
+      response = await fetch(url, { headers: { Authorization: `Bearer ${await this.bearer()}` } });
+    }
+    if (!response.ok) throw new Error(`history: HTTP ${response.status}`);
+    return response.json();
+  }
+}
