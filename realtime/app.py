@@ -112,6 +112,7 @@ def _wire_plugins(app: web.Application) -> None:
     hub = app[HUB]
 
     async def disconnect_user(user_id: str, namespace: str = NS) -> int:
+        sio.manager.disconnect_remote(namespace, user_room(user_id))  # other nodes, if any
         sids = [sid for sid, _ in sio.manager.get_participants(namespace, user_room(user_id))]
         for sid in sids:
             await sio.disconnect(sid, namespace=namespace)

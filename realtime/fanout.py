@@ -138,6 +138,8 @@ class DirectConnection:
 
 
 WS_CLOSE_NORMAL = b"\x88\x02\x03\xe8"
+#: Bus messages in this pseudo-namespace are commands between nodes, not Socket.IO packets.
+CONTROL_NS = "\x00control"
 PING_FRAME = ws_frame(b"2")
 
 
@@ -272,8 +274,23 @@ class FanoutManager(socketio.AsyncManager):
         self._tasks.add(task)  # held until done: nothing is left unowned
         task.add_done_callback(self._tasks.discard)
 
+    def disconnect_remote(self, namespace: str, room: str) -> None:
+        """Ask the other nodes to disconnect their sockets in ``room`` (e.g. a banned user)."""
+        if self.bus is not None:
+            self.bus.publish(BusMessage(self.bus.node_id, CONTROL_NS, room, "", 0,
+                                        b"disconnect:" + namespace.encode()))
+
+    async def _disconnect_room(self, namespace: str, room: str) -> None:
+        for sid, _ in list(self.get_participants(namespace, room)):
+            await self.server.disconnect(sid, namespace=namespace)
+
     def _from_bus(self, message: BusMessage) -> None:
         """A broadcast from another node: skip what nobody here needs, without decoding it."""
+        if message.namespace == CONTROL_NS:
+            command, _, namespace = message.packet.decode().partition(":")
+            if command == "disconnect":
+                self._spawn(self._disconnect_room(namespace, message.room))
+            return
         namespace_rooms = self.rooms.get(message.namespace)
         room = message.room or None
         if namespace_rooms is None or (room is not None and room not in namespace_rooms):

@@ -184,3 +184,21 @@ async def test_redis_killed_mid_traffic(cluster: Cluster) -> None:
 
 async def test_redis_stalled_mid_traffic(cluster: Cluster) -> None:
     await _publish_through_outage(cluster, signal.SIGSTOP)
+
+
+async def test_a_ban_disconnects_the_user_on_every_node(cluster: Cluster) -> None:
+    target = await cluster.client(1, "troll")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(cluster.nodes[0].url + "/api/v1/moderation/sanctions", json={
+                "user_id": "troll", "kind": "ban", "reason": "raid"}, headers={
+                "Authorization": f"Bearer {mint('mod', roles='moderator')}"}) as r:
+            assert r.status == 201, await r.text()
+    for _ in range(250):
+        if not target.sio.connected:
+            break
+        await asyncio.sleep(0.02)
+    assert not target.sio.connected
+    again = await Client(cluster.nodes[1].url, mint("troll")).connect()
+    cluster.clients.append(again)
+    refused = await again.call("message:send", {"channel": "general", "text": "hi"})
+    assert refused["error"]["code"] == "moderation_blocked"
