@@ -45,7 +45,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +232,10 @@ class Plan:
     client_prefix: list[str]
     server_cpus: list[int]
     client_cpus: list[int]
+    # Used by suite.py's other scenarios (defaults: the fan-out scenario as before).
+    swarm_extra: list[str] = dataclasses.field(default_factory=list)  # more swarm.js options
+    node_env: dict[str, str] = dataclasses.field(default_factory=dict)  # reference server env
+    prepare: Callable[[str, str], None] | None = None  # (target, url) after boot, before swarm
 
 
 def server_command(
@@ -240,7 +244,7 @@ def server_command(
     """The command line and environment that start ``target`` on ``port``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIGVORA_")}
     if target == "node":
-        env.update(HOST=HOST, PORT=str(port))
+        env.update(HOST=HOST, PORT=str(port), **plan.node_env)
         return [*plan.server_prefix, "node", str(REFERENCE_DIR / "server.js"), str(port)], env
     if target == "naive":
         env.update(HOST=HOST, PORT=str(port))
@@ -351,6 +355,7 @@ def run_swarm(plan: Plan, url: str, log: Path, sub_urls: list[str] | None = None
     ]
     if a.publishers_join:
         cmd.append("--publishers-join")
+    cmd += plan.swarm_extra
     if sub_urls and len(sub_urls) > 1:
         cmd += ["--sub-urls", ",".join(sub_urls)]
     budget = 30 + a.warmup + a.duration + a.drain + 60
@@ -452,6 +457,8 @@ def run_round(target: str, plan: Plan, round_no: int) -> Round:
     """Boot a fresh ``target``, run the swarm against it, stop it, judge the outcome."""
     try:
         with running_server(target, plan, round_no) as (url, pid, log, urls):
+            if plan.prepare is not None:
+                plan.prepare(target, url)
             with TreeSampler(pid) as sampler:
                 report, stderr = run_swarm(plan, url, log.with_name("swarm.json"), urls)
             start, end = report.get("window_start_us"), report.get("window_end_us")
@@ -640,8 +647,9 @@ def append_results(text: str) -> None:
     """Append a dated section to RESULTS.md (created with a heading if missing)."""
     if not RESULTS_MD.exists():
         RESULTS_MD.write_text(
-            "# Fan-out benchmark results\n\n"
-            "Appended by `benchmarks/fanout.py --write-results`; newest last. "
+            "# Benchmark results\n\n"
+            "Appended by `benchmarks/fanout.py --write-results` and "
+            "`benchmarks/suite.py --write-results`; newest last. "
             "See README.md for what each figure means.\n"
         )
     with RESULTS_MD.open("a") as f:

@@ -22,6 +22,17 @@
 // --token-file: one token per line; connection i (subscribers 0..N-1, then publishers
 // N..N+P-1) uses line i modulo the number of lines. Without tokens "bench" is sent.
 //
+// Many channels (members): --channels C spreads the subscribers over C channels (subscriber i
+// joins `<channel>-<i mod C>`; with C = 1 everyone joins `<channel>`). --member-rate R makes every
+// subscriber a member that also sends R msg/s into its own channel (fixed schedule, latency from
+// the due time); no separate publishers then (--publishers is ignored). Expected deliveries are
+// computed per channel (acked messages x members of that channel, sender included).
+//
+// Join storm: --join-storm connects the subscribers (set-up, timed: `connect_s`), then makes all
+// of them emit `channel:join` at the same instant and reports the time until the last join ack
+// (`join_storm_s`) and per-join ack latency. --history H first sends H messages into the channel
+// from the publisher connection, so every join ack carries history (checked: `history_min`).
+//
 // Output: one JSON object on stdout (see README.md, "What each figure means"). Exit status
 // 0 when the run is valid (no errors, every acked message delivered to every subscriber),
 // 1 when it ran but is invalid, 2 on a usage error or a timeout of the whole run.
@@ -52,12 +63,17 @@ const DEFAULTS = {
   "publishers-join": false,
   rate: 0,
   deflate: "offer",
+  channels: 1,
+  "member-rate": 0,
+  "join-storm": false,
+  history: 0,
 };
 const NUMERIC = new Set([
   "subscribers", "publishers", "duration", "warmup", "workers", "text-bytes", "drain",
-  "connect-timeout", "ack-timeout", "connect-concurrency", "rate",
+  "connect-timeout", "ack-timeout", "connect-concurrency", "rate", "channels", "member-rate",
+  "history",
 ]);
-const FLAGS = new Set(["publishers-join"]);
+const FLAGS = new Set(["publishers-join", "join-storm"]);
 
 function parseArgs(argv) {
   const opts = { ...DEFAULTS };
@@ -74,8 +90,12 @@ function parseArgs(argv) {
     if (NUMERIC.has(name) && !Number.isFinite(opts[name])) throw new Error(`--${name}: not a number`);
     if (name === "deflate" && !["offer", "off"].includes(value)) throw new Error("--deflate offer|off");
   }
-  if (opts.subscribers < 1 || opts.publishers < 1 || opts.workers < 1 || opts.duration <= 0) {
-    throw new Error("subscribers, publishers, workers and duration must be positive");
+  if (opts["member-rate"] > 0) opts.publishers = 0; // members send; no separate publishers
+  if (opts["join-storm"]) opts.publishers = 1; // the history seeder
+  const needPublishers = opts["member-rate"] > 0 ? 0 : 1;
+  if (opts.subscribers < 1 || opts.publishers < needPublishers || opts.workers < 1
+      || opts.duration <= 0 || opts.channels < 1) {
+    throw new Error("subscribers, publishers, workers, channels and duration must be positive");
   }
   return opts;
 }
@@ -194,10 +214,10 @@ function connectOne(io, spec, opts, errors) {
   });
 }
 
-async function join(socket, opts, errors) {
+async function join(socket, opts, errors, channel = opts.channel) {
   try {
     const ack = await socket.timeout(opts["ack-timeout"] * 1000)
-      .emitWithAck("channel:join", { channel: opts.channel });
+      .emitWithAck("channel:join", { channel });
     if (!ack || ack.ok !== true) {
       bump(errors, `join_refused: ${ack && ack.error ? ack.error.code : JSON.stringify(ack)}`);
       return false;
@@ -254,11 +274,16 @@ class Subscribers {
 }
 
 class Publishers {
-  constructor(sockets, indices, opts, runId) {
+  // channels[k]: the channel socket k sends to (default: --channel). memberMode: each socket
+  // sends --member-rate msg/s on its own schedule instead of sharing --rate.
+  constructor(sockets, indices, opts, runId, channels = null, memberMode = false) {
     this.sockets = sockets;
     this.indices = indices;
     this.opts = opts;
     this.runId = runId;
+    this.channels = channels || sockets.map(() => opts.channel);
+    this.memberMode = memberMode;
+    this.ackedByChannel = {}; // ok acks for messages sent inside the window, per channel
     this.hist = newHist();
     this.acksInWindow = 0; // acks received inside the window
     this.ackedWindowSent = 0; // ok acks for messages sent inside the window
@@ -272,29 +297,38 @@ class Publishers {
     const loops = this.sockets.map((socket, k) => {
       if (!socket) return null;
       const publisher = this.indices[k];
-      return this.opts.rate > 0
-        ? this.openLoop(socket, publisher, startUs, windowStartUs, windowEndUs)
-        : this.loop(socket, publisher, windowStartUs, windowEndUs);
+      const channel = this.channels[k];
+      return this.opts.rate > 0 || this.memberMode
+        ? this.openLoop(socket, publisher, channel, startUs, windowStartUs, windowEndUs)
+        : this.loop(socket, publisher, channel, windowStartUs, windowEndUs);
     });
     await Promise.all(loops.filter(Boolean));
   }
 
-  async loop(socket, publisher, windowStartUs, windowEndUs) {
+  async loop(socket, publisher, channel, windowStartUs, windowEndUs) {
     // Closed loop: the next message goes out as soon as the previous one is acked.
     let n = 0;
     while (nowUs() < windowEndUs) {
       if (!socket.connected) { bump(this.errors, "publisher_disconnected"); return; }
       n += 1;
-      await this.sendOne(socket, publisher, n, nowUs(), windowStartUs, windowEndUs);
+      await this.sendOne(socket, publisher, channel, n, nowUs(), windowStartUs, windowEndUs);
     }
   }
 
-  async openLoop(socket, publisher, startUs, windowStartUs, windowEndUs) {
+  async openLoop(socket, publisher, channel, startUs, windowStartUs, windowEndUs) {
     // Fixed rate: message n is due at startUs + n * interval whether or not earlier acks came
     // back; latencies are measured from the due time, so a stalled server is not excused
     // (no coordinated omission).
-    const intervalUs = (1e6 * this.opts.publishers) / this.opts.rate;
-    const offsetUs = (publisher * intervalUs) / this.opts.publishers;
+    let intervalUs;
+    let offsetUs;
+    if (this.memberMode) {
+      // Each member on its own schedule, phases spread evenly (golden-ratio sequence).
+      intervalUs = 1e6 / this.opts["member-rate"];
+      offsetUs = ((publisher * 0.6180339887) % 1) * intervalUs;
+    } else {
+      intervalUs = (1e6 * this.opts.publishers) / this.opts.rate;
+      offsetUs = (publisher * intervalUs) / this.opts.publishers;
+    }
     const pending = new Set();
     const maxInFlight = 10000;
     for (let n = 1; ; n++) {
@@ -304,21 +338,21 @@ class Publishers {
       if (waitMs >= 1) await sleep(waitMs);
       if (!socket.connected) { bump(this.errors, "publisher_disconnected"); break; }
       if (pending.size >= maxInFlight) { bump(this.errors, "publisher_inflight_cap"); continue; }
-      const p = this.sendOne(socket, publisher, n, dueUs, windowStartUs, windowEndUs);
+      const p = this.sendOne(socket, publisher, channel, n, dueUs, windowStartUs, windowEndUs);
       pending.add(p);
       p.then(() => pending.delete(p));
     }
     await Promise.all(pending);
   }
 
-  async sendOne(socket, publisher, n, sentUs, windowStartUs, windowEndUs) {
+  async sendOne(socket, publisher, channel, n, sentUs, windowStartUs, windowEndUs) {
     const clientId = `${this.runId}-${publisher}-${n}-${sentUs}`;
     const text = `bench p${publisher} m${n} t${sentUs} ${this.pad}`;
     this.sent += 1;
     let ack;
     try {
       ack = await socket.timeout(this.opts["ack-timeout"] * 1000)
-        .emitWithAck("message:send", { channel: this.opts.channel, text, client_id: clientId });
+        .emitWithAck("message:send", { channel, text, client_id: clientId });
     } catch (err) {
       bump(this.errors, "ack_timeout");
       return;
@@ -332,9 +366,53 @@ class Publishers {
     if (ackUs >= windowStartUs && ackUs < windowEndUs) this.acksInWindow += 1;
     if (sentUs >= windowStartUs && sentUs < windowEndUs) {
       this.ackedWindowSent += 1;
+      bump(this.ackedByChannel, channel);
       histAdd(this.hist, ackUs - sentUs);
     }
   }
+
+  async seed(count) {
+    // Join storm: put `count` messages into the channel (closed loop) before the storm.
+    const socket = this.sockets.find(Boolean);
+    if (!socket) return 0;
+    for (let n = 1; n <= count; n++) {
+      await this.sendOne(socket, "h", this.opts.channel, n, nowUs(), 0, 0);
+    }
+    return this.acked;
+  }
+}
+
+async function joinStorm(sockets, channels, opts, atUs, errors) {
+  // Every socket emits channel:join at `atUs`; returns per-join latencies and history sizes.
+  const waitMs = (atUs - nowUs()) / 1000;
+  if (waitMs > 0) await sleep(waitMs);
+  const hist = newHist();
+  let lastAckUs = 0;
+  let historyMin = Infinity;
+  let joined = 0;
+  await Promise.all(sockets.map(async (socket, k) => {
+    if (!socket) return;
+    let ack;
+    try {
+      ack = await socket.timeout(opts["ack-timeout"] * 1000)
+        .emitWithAck("channel:join", { channel: channels[k] });
+    } catch (err) {
+      bump(errors, "join_timeout");
+      return;
+    }
+    const t1 = nowUs();
+    if (!ack || ack.ok !== true) {
+      bump(errors, `join_refused: ${ack && ack.error ? ack.error.code : JSON.stringify(ack)}`);
+      return;
+    }
+    joined += 1;
+    histAdd(hist, t1 - atUs);
+    if (t1 > lastAckUs) lastAckUs = t1;
+    const messages = ack.data && Array.isArray(ack.data.messages) ? ack.data.messages.length : 0;
+    if (messages < historyMin) historyMin = messages;
+  }));
+  return { hist: histToWire(hist), lastAckUs, joined,
+    historyMin: historyMin === Infinity ? null : historyMin };
 }
 
 async function workerMain(opts) {
@@ -343,6 +421,7 @@ async function workerMain(opts) {
   let subs = null;
   let pubs = null;
   let sockets = [];
+  let channels = [];
   const send = (msg) => process.send(msg);
   const cpuStart = { usage: null, at: 0 };
   const cpuWindow = { fraction: null };
@@ -356,18 +435,40 @@ async function workerMain(opts) {
   process.on("message", async (msg) => {
     try {
       if (msg.type === "setup") {
+        channels = msg.specs.map((spec) => spec.channel || opts.channel);
         sockets = await connectAll(msg.specs, opts, errors);
-        const doJoin = msg.role === "subscribers" || opts["publishers-join"];
+        const storm = opts["join-storm"];
+        const doJoin = !storm && (msg.role === "subscribers" || opts["publishers-join"]);
         if (doJoin) {
-          const joined = await Promise.all(sockets.map((s) => (s ? join(s, opts, errors) : false)));
+          const joined = await Promise.all(
+            sockets.map((s, i) => (s ? join(s, opts, errors, channels[i]) : false)));
           sockets = sockets.map((s, i) => (joined[i] ? s : null));
         }
         for (const s of sockets) {
           if (s) s.on("disconnect", (reason) => { if (running) { disconnects += 1; bump(errors, `disconnect: ${reason}`); } });
         }
-        if (msg.role === "subscribers") subs = new Subscribers(sockets.filter(Boolean), opts, msg.runId);
-        else pubs = new Publishers(sockets, msg.specs.map((s) => s.index), opts, msg.runId);
-        send({ type: "ready", connected: sockets.filter(Boolean).length });
+        const indices = msg.specs.map((s) => s.index);
+        if (msg.role === "subscribers") {
+          subs = new Subscribers(sockets.filter(Boolean), opts, msg.runId);
+          if (opts["member-rate"] > 0) {
+            pubs = new Publishers(sockets, indices, opts, msg.runId,
+              channels, true);
+          }
+        } else {
+          pubs = new Publishers(sockets, indices, opts, msg.runId);
+        }
+        const joinedByChannel = {};
+        sockets.forEach((s, i) => { if (s) bump(joinedByChannel, channels[i]); });
+        send({ type: "ready", connected: sockets.filter(Boolean).length, joinedByChannel });
+      } else if (msg.type === "seed") {
+        const acked = await pubs.seed(msg.count);
+        send({ type: "seeded", acked });
+      } else if (msg.type === "storm") {
+        running = true;
+        cpuStart.usage = process.cpuUsage();
+        cpuStart.at = nowUs();
+        const result = await joinStorm(sockets, channels, opts, msg.atUs, errors);
+        send({ type: "stormed", ...result });
       } else if (msg.type === "start") {
         running = true;
         if (subs) { subs.windowStartUs = msg.windowStartUs; subs.windowEndUs = msg.windowEndUs; }
@@ -382,7 +483,8 @@ async function workerMain(opts) {
         if (pubs) {
           setTimeout(async () => {
             await pubs.run(msg.startUs, msg.windowStartUs, msg.windowEndUs);
-            send({ type: "published", acked: pubs.acked, ackedWindowSent: pubs.ackedWindowSent });
+            send({ type: "published", acked: pubs.acked, ackedWindowSent: pubs.ackedWindowSent,
+              ackedByChannel: pubs.ackedByChannel });
           }, delayMs);
         }
       } else if (msg.type === "progress") {
@@ -458,8 +560,9 @@ async function controllerMain(opts, argv) {
   // publishers always use --url.
   const subUrls = opts["sub-urls"] ? opts["sub-urls"].split(",") : [opts.url];
   for (let i = 0; i < opts.subscribers; i++) {
+    const channel = opts.channels > 1 ? `${opts.channel}-${i % opts.channels}` : opts.channel;
     subSpecs[i % k].push({ index: i, token: tokens[i % tokens.length],
-      url: subUrls[i % subUrls.length] });
+      url: subUrls[i % subUrls.length], channel });
   }
   const pubSpecs = [];
   for (let j = 0; j < opts.publishers; j++) {
@@ -468,8 +571,8 @@ async function controllerMain(opts, argv) {
   }
 
   const subWorkers = subSpecs.map(() => spawnWorker(argv));
-  const pubWorker = spawnWorker(argv);
-  const all = [...subWorkers, pubWorker];
+  const pubWorker = opts.publishers > 0 ? spawnWorker(argv) : null;
+  const all = pubWorker ? [...subWorkers, pubWorker] : [...subWorkers];
   const killAll = () => { for (const w of all) { try { w.kill("SIGKILL"); } catch (_) { /* gone */ } } };
   process.on("exit", killAll);
 
@@ -484,20 +587,51 @@ async function controllerMain(opts, argv) {
   const t0 = Date.now();
   const readies = await Promise.all([
     ...subWorkers.map((w, i) => w.ask({ type: "setup", role: "subscribers", specs: subSpecs[i], runId })),
-    pubWorker.ask({ type: "setup", role: "publishers", specs: pubSpecs, runId }),
+    ...(pubWorker ? [pubWorker.ask({ type: "setup", role: "publishers", specs: pubSpecs, runId })] : []),
   ]);
   const setupMs = Date.now() - t0;
   const subscribersConnected = readies.slice(0, k).reduce((a, r) => a + (r.connected || 0), 0);
-  const publishersConnected = readies[k].connected || 0;
+  const publishersConnected = pubWorker ? readies[k].connected || 0 : 0;
+  const joinedByChannel = {};
+  for (const r of readies.slice(0, k)) {
+    for (const [ch, n] of Object.entries(r.joinedByChannel || {})) bump(joinedByChannel, ch, n);
+  }
+  if (opts["join-storm"]) {
+    const storm = await stormPhase(opts, subWorkers, pubWorker);
+    const reports = [];
+    for (const w of all) reports.push(await w.ask({ type: "report", windowEndUs: nowUs() }));
+    for (const w of all) w.send({ type: "close" });
+    clearTimeout(deadline);
+    const result = summariseStorm(opts, reports, storm,
+      { k, subscribersConnected, publishersConnected, setupMs });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    await sleep(300);
+    killAll();
+    process.exit(result.ok ? 0 : 1);
+  }
 
   const startUs = nowUs() + 200000; // 200 ms for the start message to reach every worker
   const windowStartUs = startUs + opts.warmup * 1e6;
   const windowEndUs = windowStartUs + opts.duration * 1e6;
   for (const w of all) w.send({ type: "start", startUs, windowStartUs, windowEndUs });
 
-  const published = await pubWorker.next(); // after the last ack (or ack timeout)
-  if (published.type !== "published") throw new Error(`publisher worker failed: ${published.error}`);
-  const expected = published.ackedWindowSent * subscribersConnected;
+  // After the last ack (or ack timeout) of every sending worker.
+  const senders = pubWorker ? [pubWorker] : subWorkers;
+  const publishedAll = await Promise.all(senders.map((w) => w.next()));
+  for (const published of publishedAll) {
+    if (published.type !== "published") throw new Error(`publisher worker failed: ${published.error}`);
+  }
+  let expected = 0;
+  if (pubWorker) {
+    expected = publishedAll[0].ackedWindowSent * subscribersConnected;
+  } else {
+    // Members: each acked window message is owed to every member of its channel.
+    for (const published of publishedAll) {
+      for (const [ch, n] of Object.entries(published.ackedByChannel || {})) {
+        expected += n * (joinedByChannel[ch] || 0);
+      }
+    }
+  }
 
   // Drain: wait until every subscriber has every acked window message, or the drain timeout.
   const drainUntil = Date.now() + opts.drain * 1000;
@@ -517,6 +651,7 @@ async function controllerMain(opts, argv) {
 
   const result = summarise(opts, reports, {
     k, subscribersConnected, publishersConnected, setupMs, expected, windowStartUs, windowEndUs,
+    channelsJoined: Object.keys(joinedByChannel).length,
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   await sleep(300);
@@ -524,9 +659,80 @@ async function controllerMain(opts, argv) {
   process.exit(result.ok ? 0 : 1);
 }
 
+async function stormPhase(opts, subWorkers, pubWorker) {
+  // Seed the history, then make every subscriber join at the same instant.
+  let seeded = 0;
+  if (opts.history > 0) {
+    const reply = await pubWorker.ask({ type: "seed", count: opts.history });
+    seeded = reply.acked || 0;
+  }
+  const atUs = nowUs() + 300000; // 300 ms for the storm message to reach every worker
+  const results = await Promise.all(subWorkers.map((w) => w.ask({ type: "storm", atUs })));
+  const hist = newHist();
+  let lastAckUs = 0;
+  let joined = 0;
+  let historyMin = null;
+  for (const r of results) {
+    if (r.type !== "stormed") throw new Error(`storm worker failed: ${r.error}`);
+    histMerge(hist, r.hist);
+    lastAckUs = Math.max(lastAckUs, r.lastAckUs);
+    joined += r.joined;
+    if (r.historyMin !== null) historyMin = historyMin === null ? r.historyMin : Math.min(historyMin, r.historyMin);
+  }
+  return { seeded, atUs, lastAckUs, joined, historyMin, hist };
+}
+
+function summariseStorm(opts, reports, storm, ctx) {
+  const errors = {};
+  for (const r of reports) for (const [key, v] of Object.entries(r.errors)) bump(errors, key, v);
+  if (ctx.subscribersConnected < opts.subscribers) {
+    bump(errors, "subscribers_not_connected", opts.subscribers - ctx.subscribersConnected);
+  }
+  if (storm.joined < ctx.subscribersConnected) {
+    bump(errors, "joins_not_acked", ctx.subscribersConnected - storm.joined);
+  }
+  if (opts.history > 0 && storm.seeded < opts.history) bump(errors, "history_not_seeded", opts.history - storm.seeded);
+  const expectHistory = Math.min(opts.history, 50);
+  if (opts.history > 0 && storm.historyMin !== null && storm.historyMin < expectHistory) {
+    bump(errors, "join_without_full_history", 1);
+  }
+  const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
+  return {
+    ok: errorCount === 0,
+    url: opts.url,
+    channel: opts.channel,
+    mode: "join storm",
+    subscribers: ctx.subscribersConnected,
+    workers: ctx.k,
+    connect_s: round(ctx.setupMs / 1000, 3),
+    history_seeded: storm.seeded,
+    history_min: storm.historyMin,
+    joined: storm.joined,
+    storm_start_us: storm.atUs,
+    join_storm_s: storm.joined ? round((storm.lastAckUs - storm.atUs) / 1e6, 3) : null,
+    join_ack_latency_ms: histSummaryMs(storm.hist),
+    client_cpu: {
+      subscriber_workers: reports.slice(0, ctx.k).map((r) => round(r.cpu_fraction, 3)),
+      total: round(reports.reduce((a, r) => a + r.cpu_fraction, 0), 3),
+    },
+    errors,
+  };
+}
+
 function summarise(opts, reports, ctx) {
   const subReports = reports.slice(0, ctx.k);
-  const pub = reports[ctx.k];
+  // Ack figures: from the publisher worker, or summed over the member (subscriber) workers.
+  const senders = reports.filter((r) => r.ack_hist);
+  const pub = { sent: 0, acked: 0, acks_in_window: 0, acked_window_messages: 0, cpu_fraction: 0 };
+  const ackHist = newHist();
+  for (const r of senders) {
+    pub.sent += r.sent;
+    pub.acked += r.acked;
+    pub.acks_in_window += r.acks_in_window;
+    pub.acked_window_messages += r.acked_window_messages;
+    histMerge(ackHist, r.ack_hist);
+  }
+  if (reports.length > ctx.k) pub.cpu_fraction = reports[ctx.k].cpu_fraction;
   const errors = {};
   const deliveryHist = newHist();
   let deliveriesInWindow = 0;
@@ -541,8 +747,6 @@ function summarise(opts, reports, ctx) {
     deliveriesTotal += r.deliveries_total;
     orderViolations += r.order_violations;
   }
-  const ackHist = newHist();
-  histMerge(ackHist, pub.ack_hist);
   if (ctx.subscribersConnected < opts.subscribers) {
     bump(errors, "subscribers_not_connected", opts.subscribers - ctx.subscribersConnected);
   }
@@ -562,7 +766,10 @@ function summarise(opts, reports, ctx) {
     workers: ctx.k,
     duration_s: opts.duration,
     warmup_s: opts.warmup,
-    mode: opts.rate > 0 ? `fixed rate ${opts.rate} msg/s` : "closed loop",
+    mode: opts["member-rate"] > 0
+      ? `members, ${opts["member-rate"]} msg/s each, ${opts.channels} channels`
+      : opts.rate > 0 ? `fixed rate ${opts.rate} msg/s` : "closed loop",
+    channels_joined: ctx.channelsJoined,
     deflate: opts.deflate,
     setup_ms: ctx.setupMs,
     window_start_us: ctx.windowStartUs,

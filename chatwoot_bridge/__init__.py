@@ -1,1 +1,3 @@
-"""The Chatwoot bridge (support inbox). Not built yet: see the issues."""
+"""The Chatwoot bridge (support inbox): members' support messages ↔ a Chatwoot API-channel inbox
+↔ the agents' live inbox on ``/inbox``. See ``docs/chatwoot.md``; the plugin is
+``chatwoot_bridge.plugin`` (off while ``GIGVORA_CHATWOOT_BASE_URL`` is unset)."""

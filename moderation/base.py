@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ class StageResult:
     reasons: tuple[str, ...] = ()
 
 
-EMPTY_RESULT = StageResult()
+# "Nothing found", shared by every stage (a fresh StageResult costs a frozen-dataclass
+# __init__ and a dict per message); its scores mapping is read-only.
+EMPTY_RESULT = StageResult((), MappingProxyType({}))
 
 
 @dataclass(slots=True)

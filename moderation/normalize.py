@@ -30,6 +30,7 @@ or was dropped (a trailing combining mark after a masked word is left in place).
 # ruff: noqa: RUF001
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -74,6 +75,8 @@ _LEET_CHAR = re.compile(r"[0-9@$!|+*]")
 _PUNCT_TO_SPACE = str.maketrans(
     {ch: " " for ch in "!\"#$%&'()+,-./:;<=>?@[\\]^_`{|}~\t\n\r\x0b\x0c"}
 )
+# The same for ASCII text, as a ``bytes.translate`` table.
+_PUNCT_TO_SPACE_BYTES = bytes(ord(_PUNCT_TO_SPACE.get(code, chr(code))) for code in range(256))
 _SPACED_RUN = re.compile(r"(?<!\S)[a-z*](?:\s+[a-z*](?!\S)){2,}")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
 _RUN2 = re.compile(r"([a-z])\1+")
@@ -126,43 +129,32 @@ class _FoldTable(dict[int, str]):
 
 
 class NormalizedText:
-    """The matching forms of one message plus the map back to the original."""
+    """The matching forms of one message plus the map back to the original.
 
-    __slots__ = (
-        "_despaced",
-        "_offsets",
-        "_token_list",
-        "_tokens",
-        "folded",
-        "original",
-        "words",
-    )
+    ``words``, ``token_list`` (its whitespace-separated tokens, in order) and ``tokens``
+    (the distinct ones) are computed once here, because every rule stage reads them;
+    they are shared by all stages, so treat them as read-only. ``despaced`` is computed
+    on first use, and costs nothing unless the message has three one-letter tokens.
+    """
+
+    __slots__ = ("_despaced", "_offsets", "folded", "original", "token_list", "tokens", "words")
 
     def __init__(self, original: str, folded: str, offsets: list[int] | None) -> None:
         self.original = original
         self.folded = folded
-        self.words = folded.translate(_PUNCT_TO_SPACE)
+        if folded.isascii():  # a 256-byte table: several times faster than a dict table
+            words = folded.encode("ascii").translate(_PUNCT_TO_SPACE_BYTES).decode("ascii")
+        else:
+            words = folded.translate(_PUNCT_TO_SPACE)
+        self.words = words
         self._offsets = offsets
-        self._despaced: tuple[str, list[int] | None] | None = None
-        self._tokens: frozenset[str] | None = None
-        self._token_list: list[str] | None = None
-
-    @property
-    def token_list(self) -> list[str]:
-        """The whitespace-separated tokens of :attr:`words`, in order (computed once).
-
-        Shared by every stage: treat it as read-only.
-        """
-        if self._token_list is None:
-            self._token_list = self.words.split()
-        return self._token_list
-
-    @property
-    def tokens(self) -> frozenset[str]:
-        """The distinct whitespace-separated tokens of :attr:`words`."""
-        if self._tokens is None:
-            self._tokens = frozenset(self.token_list)
-        return self._tokens
+        token_list = words.split()
+        self.token_list: list[str] = token_list
+        self.tokens: frozenset[str] = frozenset(token_list)
+        # A spaced-out run needs three one-character tokens: count them in C first.
+        self._despaced: tuple[str, list[int] | None] | None = (
+            (words, None) if list(map(len, token_list)).count(1) < 3 else None
+        )
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map ``[start, end)`` of ``folded``/``words`` to ``[start, end)`` of ``original``."""
@@ -173,7 +165,10 @@ class NormalizedText:
     @property
     def despaced(self) -> str:
         """``words`` with spaced-out single letters joined (``k y s`` -> ``kys``)."""
-        return self._despaced_pair()[0]
+        pair = self._despaced
+        if pair is None:
+            pair = self._despaced = _join_spaced(self.words)
+        return pair[0]
 
     def despaced_to_words(self, start: int, end: int) -> tuple[int, int]:
         """Map a ``[start, end)`` span of :attr:`despaced` to a span of :attr:`words`."""
@@ -184,11 +179,7 @@ class NormalizedText:
 
     def _despaced_pair(self) -> tuple[str, list[int] | None]:
         if self._despaced is None:
-            # A spaced-out run needs three one-character tokens: count them in C first.
-            if list(map(len, self.token_list)).count(1) < 3:
-                self._despaced = (self.words, None)
-            else:
-                self._despaced = _join_spaced(self.words)
+            self._despaced = _join_spaced(self.words)
         return self._despaced
 
 
@@ -256,6 +247,19 @@ class Normalizer:
         return "".join(pieces), offsets
 
 
+def cut_run(match: re.Match[str]) -> str:
+    """``re.sub`` replacement: a run of one letter cut to its first two letters.
+
+    (A callable, not the template ``r"\\1\\1"``: Python 3.11 expands templates with
+    groups in Python code, several times slower.)
+    """
+    return match.group()[:2]
+
+
+# ``re.sub`` replacement for ``r"\1"``: the first group, looked up in C.
+first_letter = operator.itemgetter(1)
+
+
 def squeeze_variants(token: str) -> tuple[str, ...]:
     """Return ``token`` plus variants with repeated letters collapsed.
 
@@ -265,11 +269,11 @@ def squeeze_variants(token: str) -> tuple[str, ...]:
     """
     if _RUN2.search(token) is None:
         return (token,)
-    two = _RUN3.sub(r"\1\1", token)
-    one = _RUN2.sub(r"\1", token)
+    two = _RUN3.sub(cut_run, token)
+    one = _RUN2.sub(first_letter, token)
     return tuple(dict.fromkeys((token, two, one)))
 
 
 def squeeze_runs(text: str) -> str:
     """Cut runs of three or more identical letters to two (``sooo`` -> ``soo``)."""
-    return _RUN3.sub(r"\1\1", text)
+    return _RUN3.sub(cut_run, text)

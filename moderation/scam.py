@@ -10,6 +10,7 @@ only add up to a hold together with others.
 # ruff: noqa: E501
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -135,15 +136,26 @@ def wallet_cues(text: str) -> list[tuple[str, float]]:
     return [("wallet_address", 0.4)]
 
 
+@functools.lru_cache(maxsize=1024)
 def link_domain(link: str) -> str:
-    """The lower-case host of a link found in chat (scheme optional)."""
+    """The lower-case host of a link found in chat (scheme optional). Memoised: a link
+    flood repeats the same links, and ``urlsplit`` is the slow part of a link check."""
     candidate = link if "://" in link else "http://" + link
     host = urlsplit(candidate).hostname or ""
     return host.removeprefix("www.")
 
 
 def _allowed(domain: str, allowed: frozenset[str]) -> bool:
-    return any(domain == a or domain.endswith("." + a) for a in allowed)
+    """``domain`` is an allowed domain or a subdomain of one: set look-ups of its suffixes
+    (same as ``any(domain == a or domain.endswith("." + a) for a in allowed)``)."""
+    if domain in allowed:
+        return True
+    dot = domain.find(".")
+    while dot >= 0:
+        if domain[dot + 1 :] in allowed:
+            return True
+        dot = domain.find(".", dot + 1)
+    return False
 
 
 def domain_cues(link: str, allowed: frozenset[str]) -> list[tuple[str, float]]:
@@ -161,12 +173,18 @@ def domain_cues(link: str, allowed: frozenset[str]) -> list[tuple[str, float]]:
     return cues
 
 
+# (brand, brand folded like a domain, the brand's own domains)
+_FOLDED_BRANDS = tuple(
+    (brand, brand.translate(_DOMAIN_FOLD), frozenset(owners)) for brand, owners in _BRANDS.items()
+)
+
+
 def _lookalike(domain: str) -> bool:
     """A brand name disguised in someone else's domain: misspelt or hyphenated."""
     registrable = ".".join(domain.split(".")[-2:])
     folded = registrable.translate(_DOMAIN_FOLD)
-    for brand, owners in _BRANDS.items():
-        if brand.translate(_DOMAIN_FOLD) not in folded or _allowed(domain, frozenset(owners)):
+    for brand, folded_brand, owners in _FOLDED_BRANDS:
+        if folded_brand not in folded or _allowed(domain, owners):
             continue
         if brand not in registrable or "-" in registrable:
             return True

@@ -21,6 +21,7 @@ import unicodedata
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from moderation.base import (
     EMPTY_RESULT,
@@ -78,10 +79,13 @@ _URL = re.compile(
     re.IGNORECASE,
 )
 _WALLETISH = re.compile(r"0x|bc1|\b[13][a-km-zA-HJ-NP-Z1-9]{25}")
-_LINKISH = re.compile(r"[a-zA-Z0-9]\.[a-zA-Z]{2}|://")
+# "[a-zA-Z0-9]\.[a-zA-Z]{2}" written to start with its literal "." (the regex engine then
+# skips ahead to each "." instead of trying every position); "://" is a substring test.
+_DOT_LINKISH = re.compile(r"\.(?<=[a-zA-Z0-9]\.)[a-zA-Z]{2}")
 _MENTION = re.compile(r"(?<![\w@])@[\w.\-]{1,64}")
 _TRIGRAM_MIN_WORDS = 6
-_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+# bytes.translate table: A-Z -> "U", anything else -> " " (then count the "U"s).
+_MARK_ASCII_UPPER = bytes(0x55 if 0x41 <= code <= 0x5A else 0x20 for code in range(256))
 
 
 @dataclass(frozen=True)
@@ -126,18 +130,24 @@ class SpamSettings:
         return max(self.rate_window_s, self.burst_window_s, self.duplicate_window_s)
 
 
-# One remembered message: (time seen, exact-duplicate hash, near-duplicate shingles).
-# A plain tuple: building it costs a fraction of a (frozen) dataclass instance.
-_Seen = tuple[float, int, frozenset[int]]
+# One remembered message: [time seen, exact-duplicate hash, its tokens, its shingles or
+# None until a near-duplicate comparison first needs them]. A plain list: building it
+# costs a fraction of a (frozen) dataclass instance, and the shingles fill in later.
+_Seen = list[Any]
+
+
+def _shingles(tokens: list[str], exact: int) -> frozenset[int]:
+    """Near-duplicate shingles of a message: hashes of its word bigrams."""
+    if len(tokens) < 3:
+        return frozenset((exact,))
+    return frozenset(map(hash, itertools.pairwise(tokens)))
 
 
 def fingerprint(text: NormalizedText) -> tuple[int, frozenset[int]]:
     """Exact-duplicate hash and near-duplicate shingles (word bigrams) of a message."""
     tokens = text.token_list
     exact = hash(" ".join(tokens))
-    if len(tokens) < 3:
-        return exact, frozenset((exact,))
-    return exact, frozenset(map(hash, itertools.pairwise(tokens)))
+    return exact, _shingles(tokens, exact)
 
 
 class SpamTracker:
@@ -157,12 +167,18 @@ class SpamTracker:
         window are dropped here, so the loop below only sees messages that can count.
         """
         settings = self.settings
-        history = self._history(user_id)
-        if history:
+        history = self._users.get(user_id)
+        if history is None:
+            history = self._history(user_id)
+        else:
+            self._users.move_to_end(user_id)
             horizon = settings.history_horizon_s
             while history and now - history[0][0] > horizon:
                 history.popleft()
-        exact, shingles = fingerprint(text)
+        # fingerprint(text), with the shingles computed only if a comparison needs them
+        tokens = text.token_list
+        exact = hash(" ".join(tokens))
+        shingles: frozenset[int] | None = None
         check_copies = (
             bool(settings.duplicate_max) and len(text.words) >= settings.duplicate_min_chars
         )
@@ -172,13 +188,21 @@ class SpamTracker:
             burst_window = settings.burst_window_s
             duplicate_window = settings.duplicate_window_s
             jaccard = settings.near_duplicate_jaccard
-            for at, seen_exact, seen_shingles in history:
-                age = now - at
+            for seen in history:
+                age = now - seen[0]
                 in_rate += age <= rate_window
                 in_burst += age <= burst_window
                 if check_copies and age <= duplicate_window:
-                    copies += seen_exact == exact or _similar(seen_shingles, shingles, jaccard)
-        history.append((now, exact, shingles))
+                    if seen[1] == exact:
+                        copies += 1
+                        continue
+                    if shingles is None:
+                        shingles = _shingles(tokens, exact)
+                    seen_shingles = seen[3]
+                    if seen_shingles is None:
+                        seen_shingles = seen[3] = _shingles(seen[2], seen[1])
+                    copies += _similar(seen_shingles, shingles, jaccard)
+        history.append([now, exact, tokens, shingles])
         cues: list[tuple[str, float]] = []
         if settings.rate_max and in_rate >= settings.rate_max:
             cues.append(("rate", 0.96))
@@ -213,6 +237,19 @@ def _similar(a: frozenset[int], b: frozenset[int], threshold: float) -> bool:
     return common / (len(a) + len(b) - common) >= threshold
 
 
+# _is_emoji, as two character classes: always emoji / non-ASCII, to ask unicodedata.
+_EMOJI_BLOCK = re.compile("[\u2600-\u27bf\U0001f000-\U0010ffff]")
+_OTHER_NON_ASCII = re.compile("[^\x00-\x7f\u2600-\u27bf\U0001f000-\U0010ffff]")
+
+
+def _count_emoji(text: str) -> int:
+    """``sum(map(_is_emoji, text))`` with the per-character work done by the regex engine."""
+    count = len(_EMOJI_BLOCK.findall(text))
+    for ch in _OTHER_NON_ASCII.findall(text):
+        count += unicodedata.category(ch) == "So"
+    return count
+
+
 def _is_emoji(ch: str) -> bool:
     if ch.isascii():
         return False
@@ -225,10 +262,10 @@ def content_cues(
 ) -> list[tuple[str, float]]:
     """Stateless spam cues of one message as ``(reason, weight)`` pairs.
 
-    Every cue sits behind a guard that costs a substring test or a set operation, so a
-    plain chat message runs no regex here at all.
+    Every cue sits behind a guard that costs a substring test, a length or a set
+    operation, so a plain chat message runs at most the small ``_DOT_LINKISH`` regex here.
     """
-    # _LINKISH needs "." or "://".
+    # A link needs "." or "://" (see _link_cues).
     cues = _link_cues(text, settings) if "." in text or "://" in text else []
     if (
         settings.max_mentions
@@ -236,9 +273,10 @@ def content_cues(
         and len(set(_MENTION.findall(text))) >= settings.max_mentions
     ):
         cues.append(("mention_flood", 0.75))
+    size = len(text)
     # Caps need a long text; emoji need a non-ASCII one (a negative limit is always over).
-    if len(text) >= settings.caps_min_letters or not text.isascii() or settings.max_emoji < 0:
-        cues.extend(_shape_cues(text, settings))
+    if size >= settings.caps_min_letters or settings.max_emoji < 0 or not text.isascii():
+        _shape_cues(text, settings, cues)
     tokens = normalized.tokens
     token_list = normalized.token_list
     # One repeated trigram means three repeated tokens (see _repeat_cues).
@@ -246,29 +284,38 @@ def content_cues(
         cues.extend(_repeat_cues(normalized))
     # _WALLETISH needs "0x", "bc1", or 26 characters starting with "1" or "3".
     if (
-        "0x" in text
-        or "bc1" in text
-        or (len(text) >= 26 and ("1" in text or "3" in text))
+        "0x" in text or "bc1" in text or (size >= 26 and ("1" in text or "3" in text))
     ) and _WALLETISH.search(text) is not None:
         cues.extend(wallet_cues(text))
     present = settings.scam_triggers.intersection(tokens)
     if present:
-        index = settings.scam_index
-        if len(present) == 1:
-            (word,) = present
-            candidates: Iterable[int] = index[word]
-        else:
-            candidates = sorted(set().union(*(index[word] for word in present)))
-        patterns = settings.scam_patterns
-        for position in candidates:
-            pattern = patterns[position]
-            if pattern.search(normalized.words, tokens):
-                cues.append((f"scam:{pattern.reason}", pattern.weight))
+        _scam_cues(normalized, settings, present, cues)
     return cues
 
 
+def _scam_cues(
+    normalized: NormalizedText,
+    settings: SpamSettings,
+    present: frozenset[str],
+    cues: list[tuple[str, float]],
+) -> None:
+    """Run only the scam patterns one of whose trigger words (``present``) is in the text."""
+    index = settings.scam_index
+    if len(present) == 1:
+        (word,) = present
+        candidates: Iterable[int] = index[word]
+    else:
+        candidates = sorted(set().union(*(index[word] for word in present)))
+    patterns = settings.scam_patterns
+    words, tokens = normalized.words, normalized.tokens
+    for position in candidates:
+        pattern = patterns[position]
+        if pattern.search(words, tokens):
+            cues.append((f"scam:{pattern.reason}", pattern.weight))
+
+
 def _link_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
-    if _LINKISH.search(text) is None:
+    if "://" not in text and _DOT_LINKISH.search(text) is None:
         return []
     links = _URL.findall(text)
     if not links:
@@ -281,21 +328,24 @@ def _link_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
     return cues
 
 
-def _shape_cues(text: str, settings: SpamSettings) -> list[tuple[str, float]]:
-    cues: list[tuple[str, float]] = []
+def _shape_cues(text: str, settings: SpamSettings, cues: list[tuple[str, float]]) -> None:
+    """Caps flood and emoji flood, appended to ``cues``."""
     if settings.caps_min_letters and len(text) >= settings.caps_min_letters:
-        if text.isascii():  # count A-Z in C: bytes.translate deletes them
-            upper = len(text) - len(text.encode("ascii").translate(None, _ASCII_UPPER))
+        if text.isascii():  # count A-Z in C
+            upper = text.encode("ascii").translate(_MARK_ASCII_UPPER).count(b"U")
         else:
             upper = sum(map(str.isupper, text))
         if upper >= settings.caps_min_letters * settings.caps_ratio:
             letters = sum(map(str.isalpha, text))
             if letters >= settings.caps_min_letters and upper / letters >= settings.caps_ratio:
                 cues.append(("caps_flood", 0.4))
-    emoji = 0 if text.isascii() else sum(map(_is_emoji, text))
-    if settings.max_emoji and emoji > settings.max_emoji:
-        cues.append(("emoji_flood", 0.7))
-    return cues
+    limit = settings.max_emoji
+    if limit:
+        # An emoji is non-ASCII, so it takes 2+ bytes in UTF-8: at most one per extra byte.
+        extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+        emoji = _count_emoji(text) if extra > limit else 0
+        if emoji > limit:
+            cues.append(("emoji_flood", 0.7))
 
 
 def _repeat_cues(normalized: NormalizedText) -> list[tuple[str, float]]:

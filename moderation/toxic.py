@@ -19,7 +19,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from moderation.base import Label, Span, StageContext, StageResult, combine_scores, labels_over
+from moderation.base import (
+    EMPTY_RESULT,
+    Label,
+    Span,
+    StageContext,
+    StageResult,
+    combine_scores,
+    labels_over,
+)
 from moderation.normalize import squeeze_runs
 
 _YOU = r"(?:you|u|ya|yu)"
@@ -154,7 +162,7 @@ class ToxicityStage:
                     spans.append(Span(start, end, "toxic", pattern.weight, pattern.reason))
                 break
         if not fired:
-            return StageResult()
+            return EMPTY_RESULT
         scores: dict[Label, float] = {"toxic": combine_scores(*fired.values())}
         reasons = tuple(f"toxic:{reason}" for reason in fired)
         return StageResult(labels_over(scores), scores, tuple(spans), reasons)

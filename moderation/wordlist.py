@@ -24,6 +24,7 @@ A hit inside an allow-listed token (or hyphenated compound) is dropped; so is a
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import operator
@@ -34,8 +35,14 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from moderation.base import Label, Span, StageContext, StageResult, labels_over
-from moderation.normalize import NormalizedText, Normalizer, squeeze_variants
+from moderation.base import EMPTY_RESULT, Label, Span, StageContext, StageResult, labels_over
+from moderation.normalize import (
+    NormalizedText,
+    Normalizer,
+    cut_run,
+    first_letter,
+    squeeze_variants,
+)
 
 # category -> (profanity score, toxic score)
 CATEGORY_SCORES: Mapping[str, tuple[float, float]] = MappingProxyType(
@@ -53,7 +60,13 @@ _RUN2 = re.compile(r"([a-z])\1")
 _RUN3 = re.compile(r"([a-z])\1\1+")
 _COLLAPSE = re.compile(r"([a-z])\1+")
 _SPACES = re.compile(r"\s+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_NEXT_WORD = re.compile(r"[\s,]+(\w)")
 _BREADTH: Mapping[str, int] = MappingProxyType({"exact": 0, "phrase": 0, "prefix": 1, "inner": 2})
+# Tokens proven clean are remembered (see WordList.find); longer tokens are not.
+CLEAN_CACHE_SIZE = 50_000
+_CLEAN_TOKEN_MAX_LEN = 32
+_ALLOWED_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +98,10 @@ class WordListConfig:
     data_dir: Path | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(text: str) -> str:
-    """Canonical key used to map a regex match back to its term."""
-    return _COLLAPSE.sub(r"\1", _SPACES.sub(" ", text.strip())).replace("l", "i")
+    """Canonical key used to map a regex match back to its term (memoised: pure)."""
+    return _COLLAPSE.sub(first_letter, _SPACES.sub(" ", text.strip())).replace("l", "i")
 
 
 def _pattern(text: str, kind: str) -> str:
@@ -147,9 +161,22 @@ def upstream_words() -> list[str]:
 
 
 class WordList:
-    """An immutable compiled word list. Build it once with :meth:`build` and share it."""
+    """An immutable compiled word list. Build it once with :meth:`build` and share it.
 
-    def __init__(self, terms: Iterable[Term], allow: Iterable[str], names: Iterable[str]) -> None:
+    Its only mutable state is a memo: a bounded set of tokens already proven to hit no
+    single-token term (``clean_cache`` tokens at most, ``0`` disables it). A message whose
+    tokens are all in it skips every per-token check and the ``*inner*`` regex; see
+    :meth:`find`. Results are the same with or without the memo.
+    """
+
+    def __init__(
+        self,
+        terms: Iterable[Term],
+        allow: Iterable[str],
+        names: Iterable[str],
+        *,
+        clean_cache: int = CLEAN_CACHE_SIZE,
+    ) -> None:
         self._exact: dict[str, Term] = {}
         self._shapes: dict[tuple[str, int], list[str]] = {}
         self._by_key: dict[str, Term] = {}
@@ -157,7 +184,9 @@ class WordList:
         inner: list[str] = []
         phrases: list[str] = []
         self._phrase_heads: set[tuple[str, str]] = set()
+        cross_token_inner = False
         for term in terms:
+            cross_token_inner |= term.kind == "inner" and " " in term.text
             if term.kind == "exact":
                 self._add_exact(term)
             elif term.kind == "prefix":
@@ -182,6 +211,10 @@ class WordList:
         self._allow = frozenset(allow)
         self._names = frozenset(names)
         self.size = len(self._exact) + len(self._by_key) + len(self._prefix_terms)
+        # The memo relies on every non-phrase check being local to one token.
+        self._clean_limit = 0 if cross_token_inner else clean_cache
+        self._clean: set[str] = set()
+        self._allowed_memo: dict[str, bool] = {}  # token -> _is_allowed(token)
 
     def _add_exact(self, term: Term) -> None:
         for spelling in _il_variants(term.text):
@@ -191,7 +224,9 @@ class WordList:
                     self._shapes.setdefault((form[0], len(form)), []).append(form)
 
     @classmethod
-    def build(cls, config: WordListConfig | None = None) -> WordList:
+    def build(
+        cls, config: WordListConfig | None = None, *, clean_cache: int = CLEAN_CACHE_SIZE
+    ) -> WordList:
         """Read the shipped lists (and better-profanity's, if installed) and compile them."""
         config = config or WordListConfig()
         normalizer = Normalizer(cache_limit=4096)
@@ -211,12 +246,24 @@ class WordList:
             _add_term(terms, normalizer, entry, category, frozenset())
         allow = {_norm_entry(normalizer, w) for w in allow_sections.get("allow", [])}
         allow |= {_norm_entry(normalizer, w) for w in config.extra_allow}
-        return cls(terms.values(), allow, allow_sections.get("names", []))
+        return cls(
+            terms.values(), allow, allow_sections.get("names", []), clean_cache=clean_cache
+        )
 
     def find(self, text: NormalizedText) -> list[Hit]:
-        """Return the hits in ``text``, in ``words`` coordinates, allow-list applied."""
+        """Return the hits in ``text``, in ``words`` coordinates, allow-list applied.
+
+        Fast path: when every token of ``words`` is a known clean token (a C-level subset
+        test), only the cross-token checks run: phrases (behind a set test on their first
+        words) and spaced-out letters (behind a count of one-letter tokens).
+        """
         words = text.words
-        hits = self._scan(words, text.token_list, text.tokens)
+        tokens = text.token_list
+        unique = text.tokens
+        if unique <= self._clean:
+            hits = self._phrase_hits(words, tokens, unique)
+        else:
+            hits = self._scan(words, tokens, unique, learn=self._clean_limit > 0)
         despaced = text.despaced
         if despaced != words:
             taken = {(h.start, h.end) for h in hits}
@@ -229,18 +276,53 @@ class WordList:
             return hits
         return [hit for hit in hits if not self._allowed(text, hit)]
 
-    def _scan(self, words: str, tokens: list[str], unique: frozenset[str]) -> list[Hit]:
+    def _scan(
+        self, words: str, tokens: list[str], unique: frozenset[str], learn: bool = False
+    ) -> list[Hit]:
         """Every hit in ``words`` (``tokens``/``unique`` are its split and its token set)."""
         hits: list[Hit] = []
         found = self._token_hits(words, tokens, unique)
         for token, term in found.items():
             hits.extend(Hit(start, end, term) for start, end in _token_spans(words, token))
         regex = self._regex
-        if regex is not None and regex.search(words) is not None:
+        inner = regex is not None and regex.search(words) is not None
+        if inner:
             hits.extend(self._regex_hits(regex, words))
-        if not self._phrase_firsts.isdisjoint(unique) and _has_pair(tokens, self._phrase_heads):
-            hits.extend(self._regex_hits(self._phrase_regex, words))
+        if learn:
+            self._learn(unique, found, inner)
+        hits.extend(self._phrase_hits(words, tokens, unique))
         return hits
+
+    def _phrase_hits(self, words: str, tokens: list[str], unique: frozenset[str]) -> list[Hit]:
+        if self._phrase_firsts.isdisjoint(unique) or not _has_pair(tokens, self._phrase_heads):
+            return []
+        return list(self._regex_hits(self._phrase_regex, words))
+
+    def _learn(self, unique: frozenset[str], found: dict[str, Term], inner: bool) -> None:
+        """Remember the tokens of a scanned message that hit no single-token term.
+
+        A token is clean when it is no exact/prefix term, has no ``*inner*`` match and no
+        ``*``, and its elongation variants (runs cut to two letters / to one) hit nothing
+        either: :meth:`_squeezed_hits` checks those for every token of a message that has
+        a run of three letters anywhere, so a clean token is clean in any message.
+        """
+        fresh = unique.difference(self._clean, found)
+        if inner and self._regex is not None:
+            regex = self._regex
+            fresh = frozenset(token for token in fresh if regex.search(token) is None)
+        candidates = [t for t in fresh if len(t) <= _CLEAN_TOKEN_MAX_LEN and "*" not in t]
+        if not candidates:
+            return
+        joined = " ".join(candidates)
+        cut = _RUN3.sub(cut_run, joined).split()
+        one = _COLLAPSE.sub(first_letter, joined).split()
+        exact, single, prefixes = self._exact_keys, self._single_exact, self._prefixes
+        clean = self._clean
+        if len(clean) + len(candidates) > self._clean_limit:
+            clean.clear()
+        for token, two, collapsed in zip(candidates, cut, one, strict=True):
+            if two not in exact and collapsed not in single and not collapsed.startswith(prefixes):
+                clean.add(token)
 
     def _regex_hits(self, regex: re.Pattern[str] | None, words: str) -> Iterator[Hit]:
         if regex is None:
@@ -277,8 +359,8 @@ class WordList:
         so ``assess`` never reads as ``asses``. Runs of exactly two letters are left to
         the ``*inner*`` regex, whose letters accept runs (``fuuck``, ``shiit``).
         """
-        two = _RUN3.sub(r"\1\1", " ".join(tokens)).split()
-        one = _COLLAPSE.sub(r"\1", " ".join(tokens)).split()
+        two = _RUN3.sub(cut_run, " ".join(tokens)).split()
+        one = _COLLAPSE.sub(first_letter, " ".join(tokens)).split()
         hit_two = set(two) & self._exact_keys
         hit_one = set(one) & self._single_exact
         prefixed = any(token.startswith(self._prefixes) for token in one)
@@ -342,12 +424,20 @@ class WordList:
         return hit.term.text in self._names and _looks_like_name(text, hit)
 
     def _is_allowed(self, token: str) -> bool:
-        for variant in squeeze_variants(token):
-            if variant in self._allow or variant.removesuffix("s") in self._allow:
-                return True
-            if variant.removesuffix("es") in self._allow:
-                return True
-        return False
+        allowed = self._allowed_memo.get(token)
+        if allowed is None:
+            allowed = False
+            for variant in squeeze_variants(token):
+                if variant in self._allow or variant.removesuffix("s") in self._allow:
+                    allowed = True
+                    break
+                if variant.removesuffix("es") in self._allow:
+                    allowed = True
+                    break
+            if len(self._allowed_memo) >= _ALLOWED_MEMO_SIZE:
+                self._allowed_memo.clear()
+            self._allowed_memo[token] = allowed
+        return allowed
 
 
 def _compile(patterns: list[str]) -> re.Pattern[str] | None:
@@ -380,7 +470,7 @@ def _compound(folded: str, start: int, end: int) -> str:
     left = folded.rfind(" ", 0, start) + 1
     right = folded.find(" ", end)
     chunk = folded[left:] if right < 0 else folded[left:right]
-    return re.sub(r"[^a-z0-9]", "", chunk)
+    return _NOT_ALNUM.sub("", chunk)
 
 
 def _looks_like_name(text: NormalizedText, hit: Hit) -> bool:
@@ -388,7 +478,7 @@ def _looks_like_name(text: NormalizedText, hit: Hit) -> bool:
     word = text.original[start:end]
     if not (word[:1].isupper() and word[1:].islower()):
         return False
-    following = re.match(r"[\s,]+(\w)", text.original[end:])
+    following = _NEXT_WORD.match(text.original, end)
     return following is not None and following.group(1).isupper()
 
 
@@ -438,7 +528,7 @@ class WordListStage:
         """Find listed terms in ``ctx.normalized`` and return spans in the original text."""
         hits = self._wordlist.find(ctx.normalized)
         if not hits:
-            return StageResult()
+            return EMPTY_RESULT
         spans: list[Span] = []
         scores: dict[Label, float] = {}
         for hit in hits:

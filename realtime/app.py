@@ -128,7 +128,8 @@ def _wire_plugins(app: web.Application) -> None:
                         metrics=app[METRICS].registry, store=None,
                         authenticate=lambda request: authenticate(app[TOKENS], request),
                         emit=emit, add_event=hub.on, add_namespace=hub.namespace,
-                        disconnect_user=disconnect_user, leave_room=leave_room)
+                        disconnect_user=disconnect_user, leave_room=leave_room,
+                        on_disconnect=hub.on_disconnect)
     ctx.extra["hub"] = app[HUB]
     hooks.ctx = app[PLUGIN_CTX] = ctx
     app.router.add_routes(hooks.collect("gigvora_http_routes"))

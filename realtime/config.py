@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import stat
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
     chatwoot_inbox_id: int | None = None
     chatwoot_webhook_secret: SecretStr | None = None
     chatwoot_hmac_token: SecretStr | None = None
+    rooms_max_publishers: int = Field(6, ge=1, le=64)
+    rooms_max_listeners: int = Field(50, ge=0, le=10_000)
+    # JSON list of RTCIceServer dicts: [{"urls": ["turn:h"], "username": "u", "credential": "c"}]
+    rooms_ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    rooms_forwarding: Literal["passthrough", "relay"] = "passthrough"
+    rooms_max_video_kbps: int = Field(1500, ge=50, le=20_000)
+    rooms_max_audio_kbps: int = Field(64, ge=8, le=512)
+    rooms_kick_ban_s: float = Field(600.0, ge=0)
+    rooms_telemetry_interval_s: float = Field(2.0, gt=0)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
@@ -90,6 +100,16 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rooms_ice_servers", mode="before")
+    @classmethod
+    def _parse_ice_servers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else []
+        if not isinstance(value, list) or not all(
+                isinstance(server, dict) and server.get("urls") for server in value):
+            raise ValueError('must be a JSON list like [{"urls": ["stun:host:3478"]}]')
         return value
 
     @field_validator("store_url")
@@ -206,6 +226,9 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = "**********"
+        elif name == "rooms_ice_servers":
+            value = [{**server, **({"credential": "**********"} if "credential" in server else {})}
+                     for server in value]
         elif isinstance(value, Path):
             value = str(value)
         shown[PREFIX + name.upper()] = value

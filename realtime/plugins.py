@@ -33,6 +33,8 @@ BOOT_HOOK_TIMEOUT_S = 60.0
 BUILTIN_PLUGINS: dict[str, str] = {
     "api": "api.plugin",
     "moderation": "moderation.plugin",
+    "rooms": "rooms.plugin",
+    "chatwoot_bridge": "chatwoot_bridge.plugin",
     "web_shell": "web_shell.plugin",
 }
 
@@ -62,6 +64,9 @@ class PluginContext:
     add_namespace: Callable[..., None] = field(default=lambda *a, **k: None)
     disconnect_user: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
     leave_room: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
+    #: ``on_disconnect(namespace, listener)``: ``await listener(sid, principal, namespace)``
+    #: after a connection of that namespace is gone (any cause).
+    on_disconnect: Callable[..., None] = field(default=lambda *a, **k: None)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,1 +1,1 @@
-"""Voice and video rooms (aiortc SFU). Not built yet: see the issues."""
+"""Voice and video rooms: an aiortc SFU with pass-through forwarding (see docs/rooms.md)."""

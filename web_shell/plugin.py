@@ -14,14 +14,16 @@ from web_shell.assets import StaticFiles
 from web_shell.rendering import STATIC_PREFIX
 from web_shell.shell import Shell
 from web_shell.views_auth import AuthViews
+from web_shell.views_consoles import ConsoleViews
 from web_shell.views_pages import PageViews
 
 
 @hookimpl
 def gigvora_http_routes(ctx: PluginContext) -> list[web.RouteDef]:
-    """The pages, the session endpoints and the static files."""
+    """The pages, the staff consoles, the session endpoints and the static files."""
     shell = Shell(ctx)
     ctx.extra["web_shell"] = shell
     static = StaticFiles()
     return [*PageViews(shell).routes(), *AuthViews(shell).routes(),
+            *ConsoleViews(shell).routes(),
             web.get(STATIC_PREFIX + "{path:.+}", static.handle)]

@@ -32,9 +32,15 @@ class NavItem:
         return self.roles is None or who.has_any(self.roles)
 
 
+#: Who may open the staff consoles (the header links and the pages check the same sets).
+MODERATION_ROLES = frozenset({"moderator", "admin"})
+OPS_ROLES = frozenset({"operator", "admin"})
+
 #: The pages built so far, in header order.
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "Community"),
+    NavItem("/moderation", "Moderation", MODERATION_ROLES),
+    NavItem("/ops", "Operations", OPS_ROLES),
 )
 
 

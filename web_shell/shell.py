@@ -3,7 +3,7 @@ every view uses (render a page, require a signed-in user, check a form's CSRF to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,6 +52,18 @@ class Shell:
             target = request.path_qs
             query = "" if target == "/" else "?" + urlencode({"next": target})
             raise web.HTTPSeeOther("/login" + query)
+        return who
+
+    def user_with_role(self, request: web.Request, roles: Iterable[str], page: str
+                       ) -> Principal | web.Response:
+        """The signed-in user if they hold any of ``roles``; a redirect to ``/login`` when
+        signed out; otherwise the 403 page (a response to return) naming who may open it."""
+        who = self.user_or_redirect(request)
+        if not who.has_any(roles):
+            return self.page(request, "error.html", {
+                "user": who, "title": "Not allowed",
+                "message": f"The {page} is only open to {' and '.join(sorted(roles))}s. "
+                           "Ask an administrator if you need access."}, status=403)
         return who
 
     async def form(self, request: web.Request) -> Mapping[str, Any] | None:

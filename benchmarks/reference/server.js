@@ -6,7 +6,10 @@
 //
 //   connect        auth {token}: anything is accepted; when the token looks like a JWT its
 //                  (unverified) `sub` / `name` claims become the author, else the socket id.
-//   channel:join   {channel}            -> {ok:true, data:{channel, last_seq, messages:[], has_more:false}}
+//   channel:join   {channel, since_seq?} -> {ok:true, data:{channel, last_seq, messages, has_more}}
+//                  messages is [] unless env HISTORY_LIMIT=N (N > 0) keeps the latest N messages
+//                  of each channel in memory: then the ack carries them (or those after
+//                  since_seq, up to N, has_more when older ones were dropped), like Gigvora's.
 //   channel:leave  {channel}            -> {ok:true, data:{}}
 //   message:send   {channel, text, client_id?}
 //                                       -> {ok:true, data:<message>} and `message:new` <message> to the room
@@ -32,6 +35,7 @@ const PORT = Number(process.argv[2] || process.env.PORT || 8090);
 const HOST = process.env.HOST || "127.0.0.1";
 const MAX_TEXT_CHARS = 4000;
 const MAX_IDEMPOTENCY_KEYS = 200000;
+const HISTORY_LIMIT = Math.max(0, Number(process.env.HISTORY_LIMIT || 0) | 0);
 
 const channels = new Map(); // channel id -> {seq}
 const byClientId = new Map(); // `${author}\u0000${client_id}` -> message
@@ -62,7 +66,7 @@ function identityFromToken(token, fallbackId) {
 function channelState(id) {
   let state = channels.get(id);
   if (state === undefined) {
-    state = { seq: 0 };
+    state = { seq: 0, history: [] };
     channels.set(id, state);
   }
   return state;
@@ -78,9 +82,16 @@ function onJoin(socket, payload, ack) {
   }
   const state = channelState(payload.channel);
   socket.join(payload.channel);
+  let messages = state.history;
+  let hasMore = false;
+  if (typeof payload.since_seq === "number") {
+    messages = messages.filter((m) => m.seq > payload.since_seq);
+    hasMore = messages.length > 0 ? messages[0].seq > payload.since_seq + 1
+      : state.seq > payload.since_seq;
+  }
   ack({
     ok: true,
-    data: { channel: payload.channel, last_seq: state.seq, messages: [], has_more: false },
+    data: { channel: payload.channel, last_seq: state.seq, messages, has_more: hasMore },
   });
 }
 
@@ -125,6 +136,10 @@ function onSend(socket, payload, ack) {
   if (key !== null) {
     if (byClientId.size >= MAX_IDEMPOTENCY_KEYS) byClientId.clear(); // bounded memory
     byClientId.set(key, message);
+  }
+  if (HISTORY_LIMIT > 0) {
+    state.history.push(message);
+    if (state.history.length > HISTORY_LIMIT) state.history.shift();
   }
   socket.nsp.to(payload.channel).emit("message:new", message);
   ack({ ok: true, data: message });

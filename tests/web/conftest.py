@@ -22,10 +22,10 @@ CHROMIUM_FLAGS = ["--disable-background-networking", "--disable-component-update
 
 @pytest.fixture
 async def shell(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    """A live server with the web shell (rate limits and rate-based spam cues off, as for
-    load tests)."""
+    """A live server with the web shell and moderation on (the ML tier off for speed; rate
+    limits and rate-based spam cues off, as for load tests)."""
     live = await start_server(make_settings(tmp_path, message_rate_per_s=0,
-                                            message_burst=1000),
+                                            message_burst=1000, moderation_ml="off"),
                               plugins=SHELL_PLUGINS)
     yield live
     await live.stop()

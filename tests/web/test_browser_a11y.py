@@ -66,6 +66,8 @@ async def test_keyboard_only_sign_in_and_post(shell: LiveServer, browser: Any) -
     await expect(page.get_by_role("button", name="Sign in as Ada Lovelace")).to_be_focused()
     await page.keyboard.press("Enter")
     await page.get_by_role("navigation", name="Channels").wait_for()
+    # the page's scripts are running (before that, the form would post without them)
+    await expect(page.locator("#log-note")).not_to_have_text("Connecting…")
     accept = page.get_by_role("button", name="Accept guidelines")
     await accept.focus()
     await page.keyboard.press("Enter")

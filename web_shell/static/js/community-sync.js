@@ -1,6 +1,7 @@
 // Keeping the page in step with the server: the (re)connection sync with recovery from the last
 // seq seen per channel, live events, the outbox of unsent messages, and read markers.
 
+import { listenModeration, noteHeld } from "./community-moderation.js";
 import { OfflineError } from "./connection.js";
 import {
   renderChannelHeader, renderChannels, renderLog, renderLogNote, renderPending, renderPeople,
@@ -117,6 +118,7 @@ export function listen(p) {
     joinChannel(p, channel.id);
   });
   conn.on("resync", () => scheduleSync(p));
+  listenModeration(p);
 }
 
 function onMessage(p, message) {
@@ -190,9 +192,10 @@ export async function deliver(p, clientId) {
 }
 
 function settleSent(p, clientId, data) {
+  const pending = p.state.pending.get(clientId);
   settlePending(p, clientId);
   if (data.status === "held") {
-    setStatus(p, "Your message is held for review by a moderator.", "info");
+    if (pending) noteHeld(p, data, pending);
     return;
   }
   const added = timelineOf(p, data.channel).merge([data]);

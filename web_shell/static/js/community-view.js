@@ -3,7 +3,7 @@
 // attributes, never innerHTML.
 
 import { clear, el } from "./dom.js";
-import { fillMessage, messageItem, pendingItem } from "./message-view.js";
+import { fillMessage, heldItem, messageItem, pendingItem } from "./message-view.js";
 import { Timeline } from "./timeline.js";
 
 /** The timeline of a channel (created empty on first use). */
@@ -119,6 +119,7 @@ export function renderLog(p) {
     p.ui.messages.append(item);
   }
   renderPending(p);
+  renderHeld(p);
   renderLogNote(p);
   renderTyping(p);
   p.ui.log.scrollTop = p.ui.log.scrollHeight;
@@ -129,7 +130,7 @@ export function renderLogNote(p) {
   const { ui } = p;
   ui.older.hidden = !timeline.hasOlder;
   if (!timeline.loaded) ui.logNote.textContent = "Loading messages…";
-  else if (!p.nodes.size && !ui.pending.children.length) ui.logNote.textContent = "No messages yet. Say hello!";
+  else if (!p.nodes.size && !ui.pending.children.length && !ui.held.children.length) ui.logNote.textContent = "No messages yet. Say hello!";
   else ui.logNote.textContent = "";
 }
 
@@ -182,6 +183,12 @@ export function renderPending(p) {
   p.ui.pending.replaceChildren(...mine.filter((x) => !x.threadId).map((x) => pendingItem(x, p.me)));
   p.ui.threadPending.replaceChildren(...mine
     .filter((x) => x.threadId && x.threadId === p.state.thread).map((x) => pendingItem(x, p.me)));
+}
+
+/** Our held (or refused) messages of the open channel, after the pending ones. */
+export function renderHeld(p) {
+  const mine = [...p.state.held.values()].filter((h) => h.channel === p.state.active);
+  p.ui.held.replaceChildren(...mine.map((held) => heldItem(held, p.me)));
 }
 
 export function renderTyping(p) {

@@ -6,6 +6,7 @@ import {
   acceptGuidelines, closeThread, loadOlder, noteTyping, onComposerSubmit, onMessageAction,
   openDm, submitOnEnter, switchChannel,
 } from "./community-actions.js";
+import { onHeldAction } from "./community-moderation.js";
 import { listen, markReadSoon, scheduleSync } from "./community-sync.js";
 import { renderChannels, setBanner, updateComposer } from "./community-view.js";
 import { Connection } from "./connection.js";
@@ -18,6 +19,7 @@ function findElements() {
   const ui = {
     banner: $("connection-banner"), channelList: $("channel-list"), dmList: $("dm-list"),
     dmEmpty: $("dm-empty"), title: $("channel-title"), note: $("channel-note"),
+    notice: $("moderation-notice"),
     log: $("message-log"), messages: $("messages"), logNote: $("log-note"),
     older: $("load-older"), typing: $("typing"), gate: $("guidelines-gate"),
     gateForm: $("guidelines-form"), composer: $("composer"), text: $("message-text"),
@@ -29,6 +31,8 @@ function findElements() {
   // Messages being sent are listed after the stored ones until the server acknowledges them.
   ui.pending = el("ol", { className: "messages" });
   ui.messages.after(ui.pending);
+  ui.held = el("ol", { className: "messages" }); // ours, held for review or refused
+  ui.pending.after(ui.held);
   ui.threadPending = el("ol", { className: "messages" });
   ui.threadMessages.after(ui.threadPending);
   return ui;
@@ -47,6 +51,8 @@ function initialState() {
     people: new Map(),     // user id → {user, status}
     typists: new Map(),    // channel → Map(user id → {name, timer})
     pending: new Map(),    // client_id → {clientId, channel, text, threadId, state, error}
+    held: new Map(),       // hold id → {holdId, channel, text, threadId, status, reason}
+    sanctions: new Map(),  // sanction id → our active sanctions announced this session
     typing: { sentAt: 0, channel: null, stopTimer: null },
     thread: null,          // the open thread's root message id
     threadOpener: null,    // where focus returns when the thread closes
@@ -87,6 +93,7 @@ function wire() {
     [ui.threadMessages, true], [ui.threadPending, true]]) {
     list.addEventListener("click", (event) => onMessageAction(p, event, inThread));
   }
+  ui.held.addEventListener("click", (event) => onHeldAction(p, event));
   ui.people.addEventListener("click", (event) => {
     const target = event.target.closest("button[data-user-id]");
     if (target) openDm(p, target.dataset.userId);

@@ -2,9 +2,9 @@
 // the server mints for the session cookie (the cookie itself is HttpOnly and never readable).
 
 import { io } from "../vendor/socket.io/socket.io.esm.min.js";
+import { SessionToken } from "./session-token.js";
 
 const ACK_TIMEOUT_MS = 10000;
-const TOKEN_MARGIN_MS = 60000;
 
 /** Raised by `call` when there is no connection (the caller queues or reports). */
 export class OfflineError extends Error {}
@@ -13,12 +13,12 @@ export class Connection {
   /**
    * @param {{onOnline: () => void, onOffline: (reason: string) => void,
    *          onSignedOut: () => void}} handlers
+   * @param {{namespace?: string}} [options] the Socket.IO namespace ("/" by default)
    */
-  constructor(handlers) {
+  constructor(handlers, { namespace = "/" } = {}) {
     this.handlers = handlers;
-    this.token = null;
-    this.tokenExpiresAt = 0;
-    this.socket = io({
+    this.tokens = new SessionToken(() => handlers.onSignedOut());
+    this.socket = io(namespace, {
       path: "/socket.io/",
       transports: ["websocket", "polling"], // WebSocket first: the server's fast path
       autoConnect: false,
@@ -67,25 +67,7 @@ export class Connection {
 
   /** A token for the session's user, minted by the server for minutes. */
   async freshToken() {
-    const response = await fetch("/session/socket-token", {
-      credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
-    });
-    if (response.status === 401) {
-      this.handlers.onSignedOut();
-      throw new Error("signed out");
-    }
-    if (!response.ok) throw new Error(`socket token: HTTP ${response.status}`);
-    const body = await response.json();
-    this.token = body.token;
-    this.tokenExpiresAt = body.expires_at * 1000;
-    return body.token;
-  }
-
-  async bearer() {
-    if (!this.token || Date.now() > this.tokenExpiresAt - TOKEN_MARGIN_MS) {
-      await this.freshToken();
-    }
-    return this.token;
+    return this.tokens.fresh();
   }
 
   /**
@@ -105,12 +87,6 @@ export class Connection {
       if (value !== undefined && value !== null) query.set(name, String(value));
     }
     const url = `/api/v1/channels/${encodeURIComponent(channel)}/messages?${query}`;
-    let response = await fetch(url, { headers: { Authorization: `Bearer ${await this.bearer()}` } });
-    if (response.status === 401) { // the token lapsed in between: once more with a new one
-      this.token = null;
-      response = await fetch(url, { headers: { Authorization: `Bearer ${await this.bearer()}` } });
-    }
-    if (!response.ok) throw new Error(`history: HTTP ${response.status}`);
-    return response.json();
+    return this.tokens.json("GET", url);
   }
 }

@@ -32,3 +32,20 @@ export function shortTime(iso) {
   if (Number.isNaN(date.getTime())) return "";
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
+
+/** A local date and time for an ISO 8601 string or epoch seconds ("" when invalid). */
+export function dateTime(value) {
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
+}
+
+/** "until 14:05" today, "until 3 Jan, 14:05" later; "" when the sanction has no end. */
+export function untilText(expiresAt) {
+  if (!expiresAt) return "";
+  const when = new Date(expiresAt * 1000);
+  const sameDay = when.toDateString() === new Date().toDateString();
+  const text = sameDay ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  return ` until ${text}`;
+}

@@ -93,3 +93,22 @@ export function pendingItem(pending, me) {
   item.dataset.clientId = pending.clientId;
   return item;
 }
+
+/** A message of ours held for review, or refused by a moderator (`held.status`). */
+export function heldItem(held, me) {
+  const label = held.status === "rejected" ? `Not published: ${held.reason}`
+    : "Held for review by a moderator";
+  const item = el("li", { className: `msg msg-held msg-held-${held.status}` }, [
+    el("div", { className: "msg-meta" }, [
+      el("span", { className: "msg-author", text: me.name }),
+      el("span", { className: "msg-state", text: label }),
+      held.threadId ? el("span", { className: "msg-edited", text: "(thread reply)" }) : null,
+    ]),
+    el("p", { className: "msg-text", text: held.text }),
+    held.status === "rejected" ? el("div", { className: "msg-actions" }, [
+      button("Dismiss", "dismiss-held"),
+    ]) : null,
+  ]);
+  item.dataset.holdId = held.holdId;
+  return item;
+}

@@ -1,0 +1,551 @@
+"""A fake Chatwoot 4.13 (aiohttp) that follows ``chatwoot-contract/``: the Application API paths
+the bridge uses, payload shapes of ``samples/``, status codes and error bodies, the
+``api_access_token`` check, a 429 mode (rack-attack's plain-text ``Retry later``) and a down mode
+(503, or refused connections when stopped); and SIGNED webhooks (``X-Chatwoot-Delivery``,
+``X-Chatwoot-Timestamp``, ``X-Chatwoot-Signature`` over ``"<ts>.<raw body>"``) sent like Rails
+sends them: compact JSON with ``<`` ``>`` ``&`` escaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ACCOUNT = {"id": 7, "name": "Gigvora"}
+INBOX = {"id": 14, "name": "Gigvora Live Core"}
+AGENTS = {21: {"id": 21, "name": "Marco Silva", "email": "marco@gigvora.example"},
+          24: {"id": 24, "name": "Aiko Tanaka", "email": "aiko@gigvora.example"}}
+TEAMS = {4: {"id": 4, "name": "tier-2 support"}}
+BOT_USER = {"id": 30, "name": "Gigvora Bridge", "email": "bridge@gigvora.example"}
+MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
+
+
+def rails_json(body: Any) -> bytes:
+    """``payload.to_json`` as Rails writes it: compact, UTF-8, ``<>&`` escaped."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+
+
+def sign(secret: str, timestamp: str, raw: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256(secret, "<timestamp>.<raw body>")."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def iso(epoch: float) -> str:
+    """ISO-8601 UTC with milliseconds, like Rails."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass
+class Delivery:
+    """One webhook POST the fake made."""
+
+    event: str
+    delivery_id: str
+    timestamp: str
+    raw: bytes
+    status: int
+
+
+@dataclass
+class FakeChatwoot:
+    """State and behaviour of the fake (see module docstring)."""
+
+    token: str = "cw-token-123"
+    webhook_secret: str = "Xb4kR9sT2vWq7LmN3pZc8HfD"
+    account_id: int = 7
+    inbox_id: int = 14
+    webhook_url: str | None = None
+    mode: str = "ok"  # ok | down | rate_limited
+    retry_after: int = 1
+    contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    contact_inboxes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    refused: int = 0
+    next_contact: int = 3077
+    next_conversation: int = 1190
+    next_message: int = 90230
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    runner: web.AppRunner | None = None
+    url: str = ""
+
+    # server -----------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(middlewares=[self._gate])
+        base = f"/api/v1/accounts/{self.account_id}"
+        app.router.add_routes([
+            web.post(f"{base}/contacts", self.create_contact),
+            web.get(f"{base}/contacts/search", self.search_contacts),
+            web.post(f"{base}/contacts/{{id}}/contact_inboxes", self.create_contact_inbox),
+            web.post(f"{base}/conversations", self.create_conversation),
+            web.get(f"{base}/conversations", self.list_conversations),
+            web.get(f"{base}/conversations/{{id}}", self.show_conversation),
+            web.post(f"{base}/conversations/{{id}}/messages", self.create_message),
+            web.get(f"{base}/conversations/{{id}}/messages", self.list_messages),
+            web.post(f"{base}/conversations/{{id}}/toggle_status", self.toggle_status),
+            web.post(f"{base}/conversations/{{id}}/assignments", self.assign),
+            web.post(f"{base}/conversations/{{id}}/labels", self.set_labels),
+            web.get(f"{base}/conversations/{{id}}/labels", self.get_labels)])
+        return app
+
+    async def start(self) -> FakeChatwoot:
+        """Listen on a free port."""
+        self.runner = web.AppRunner(self.app(), handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def stop(self) -> None:
+        """Finish pending webhooks and stop listening."""
+        await self.drain()
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def drain(self) -> None:
+        """Wait for every webhook the fake is sending."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.mode == "down":
+            self.refused += 1
+            return web.Response(status=503, text="Service Unavailable")
+        if self.mode == "rate_limited":
+            self.refused += 1
+            return web.Response(status=429, text="Retry later",
+                                headers={"Retry-After": str(self.retry_after)})
+        token = request.headers.get("api_access_token")
+        if token is None:
+            return web.json_response({"errors": ["You need to sign in or sign up before "
+                                                 "continuing."]}, status=401)
+        if token != self.token:
+            return web.json_response({"error": "Invalid Access Token"}, status=401)
+        body = await request.json() if request.can_read_body else None
+        self.requests.append((request.method, request.path_qs, body))
+        return await handler(request)
+
+    # helpers ----------------------------------------------------------------------------------
+    def calls(self, method: str, suffix: str) -> list[Any]:
+        """Bodies of the requests ``method`` whose path ends with ``suffix``."""
+        return [b for m, p, b in self.requests if m == method and p.split("?")[0].endswith(
+            suffix)]
+
+    def _conversation(self, request: web.Request) -> dict[str, Any]:
+        conv = self.conversations.get(int(request.match_info["id"]))
+        if conv is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": "Resource could not be found"}),
+                                   content_type="application/json")
+        return conv
+
+    def contact_push(self, contact: dict[str, Any]) -> dict[str, Any]:
+        """``contact.push_event_data``."""
+        return {"additional_attributes": contact["additional_attributes"],
+                "custom_attributes": contact["custom_attributes"], "email": contact["email"],
+                "id": contact["id"], "identifier": contact["identifier"],
+                "name": contact["name"], "phone_number": None, "thumbnail": "",
+                "blocked": False, "type": "contact"}
+
+    def contact_record(self, contact: dict[str, Any]) -> dict[str, Any]:
+        """The contact as the API renders it."""
+        return {"additional_attributes": contact["additional_attributes"],
+                "availability_status": "offline", "email": contact["email"],
+                "id": contact["id"], "name": contact["name"], "phone_number": None,
+                "blocked": False, "identifier": contact["identifier"], "thumbnail": "",
+                "custom_attributes": contact["custom_attributes"],
+                "created_at": contact["created_at"],
+                "contact_inboxes": [{"source_id": ci["source_id"], "inbox": self.inbox_slim()}
+                                    for ci in self.contact_inboxes.values()
+                                    if ci["contact_id"] == contact["id"]]}
+
+    def inbox_slim(self) -> dict[str, Any]:
+        """``_inbox_slim``."""
+        return {"id": self.inbox_id, "avatar_url": "", "channel_id": 3,
+                "name": INBOX["name"], "channel_type": "Channel::Api", "provider": None}
+
+    # contacts ---------------------------------------------------------------------------------
+    async def create_contact(self, request: web.Request) -> web.Response:
+        """``POST /contacts``."""
+        body = await request.json()
+        ident = body.get("identifier")
+        if ident and any(c["identifier"] == ident for c in self.contacts.values()):
+            return web.json_response({"message": "Identifier has already been taken",
+                                      "attributes": ["identifier"]}, status=422)
+        self.next_contact += 1
+        contact = {"id": self.next_contact, "name": body.get("name") or "anon",
+                   "identifier": ident, "email": body.get("email"),
+                   "custom_attributes": body.get("custom_attributes") or {},
+                   "additional_attributes": body.get("additional_attributes") or {},
+                   "created_at": int(time.time())}
+        self.contacts[contact["id"]] = contact
+        contact_inbox = None
+        if body.get("inbox_id"):
+            ci = self._add_contact_inbox(contact["id"], body.get("source_id"), False)
+            contact_inbox = {"inbox": {"id": self.inbox_id}, "source_id": ci["source_id"]}
+        return web.json_response({"payload": {"contact": self.contact_record(contact),
+                                              "contact_inbox": contact_inbox}})
+
+    async def search_contacts(self, request: web.Request) -> web.Response:
+        """``GET /contacts/search`` (15 per page)."""
+        q = request.query.get("q")
+        if not q:
+            return web.json_response({"error": "Specify search string with parameter q"},
+                                     status=422)
+        page = request.query.get("page", "1")
+        found = [c for c in self.contacts.values()
+                 if q in (c["identifier"] or "") or q.lower() in c["name"].lower()]
+        start = (int(page) - 1) * 15
+        chunk = found[start:start + 15]
+        return web.json_response({"meta": {"count": len(found), "current_page": page,
+                                           "has_more": start + 15 < len(found)},
+                                  "payload": [self.contact_record(c) for c in chunk]})
+
+    def _add_contact_inbox(self, contact_id: int, source_id: str | None,
+                           verified: bool) -> dict[str, Any]:
+        ci: dict[str, Any] = {"id": 4455 + len(self.contact_inboxes), "contact_id": contact_id,
+                              "inbox_id": self.inbox_id,
+                              "source_id": source_id or str(uuid.uuid4()),
+                              "hmac_verified": verified, "created_at": iso(time.time()),
+                              "pubsub_token": uuid.uuid4().hex[:24]}
+        self.contact_inboxes[ci["id"]] = ci
+        return ci
+
+    async def create_contact_inbox(self, request: web.Request) -> web.Response:
+        """``POST /contacts/{id}/contact_inboxes``."""
+        body = await request.json()
+        if int(request.match_info["id"]) not in self.contacts:
+            return web.json_response({"error": "Resource could not be found"}, status=404)
+        ci = self._add_contact_inbox(int(request.match_info["id"]), body.get("source_id"),
+                                     bool(body.get("hmac_verified")))
+        return web.json_response({"source_id": ci["source_id"], "inbox": self.inbox_slim()})
+
+    # conversations ----------------------------------------------------------------------------
+    def conversation_api(self, conv: dict[str, Any]) -> dict[str, Any]:
+        """The conversation object of the Application API."""
+        contact = self.contacts[conv["contact_id"]]
+        meta: dict[str, Any] = {"sender": self.contact_record(contact),
+                                "channel": "Channel::Api", "hmac_verified": conv["verified"]}
+        if conv["assignee_id"]:
+            meta["assignee"] = {**AGENTS[conv["assignee_id"]], "role": "agent"}
+            meta["assignee_type"] = "User"
+        if conv["team_id"]:
+            meta["team"] = TEAMS[conv["team_id"]]
+        last = [self.message_push(m) for m in self._conv_messages(conv["id"])][-1:]
+        return {"meta": meta, "id": conv["id"], "messages": last,
+                "account_id": self.account_id, "uuid": conv["uuid"],
+                "additional_attributes": conv["additional_attributes"],
+                "agent_last_seen_at": 0, "assignee_last_seen_at": 0, "can_reply": True,
+                "contact_last_seen_at": 0, "custom_attributes": {}, "inbox_id": self.inbox_id,
+                "labels": conv["labels"], "muted": False, "snoozed_until": None,
+                "status": conv["status"], "created_at": conv["created_at"],
+                "updated_at": conv["updated_at"], "timestamp": conv["last_activity_at"],
+                "first_reply_created_at": 0, "unread_count": 0,
+                "last_non_activity_message": last[0] if last else None,
+                "last_activity_at": conv["last_activity_at"], "priority": None,
+                "waiting_since": 0, "sla_policy_id": None}
+
+    def conversation_webhook(self, conv: dict[str, Any]) -> dict[str, Any]:
+        """``conversation.webhook_data`` (samples/webhook_conversation_*.json)."""
+        contact = self.contacts[conv["contact_id"]]
+        ci = self.contact_inboxes[conv["contact_inbox_id"]]
+        visible = [m for m in self._conv_messages(conv["id"]) if not m["private"]]
+        assignee = ({**AGENTS[conv["assignee_id"]], "available_name": "", "avatar_url": "",
+                     "type": "user", "availability_status": "online", "thumbnail": ""}
+                    if conv["assignee_id"] else None)
+        return {"additional_attributes": conv["additional_attributes"], "can_reply": True,
+                "channel": "Channel::Api",
+                "contact_inbox": {"id": ci["id"], "contact_id": ci["contact_id"],
+                                  "inbox_id": ci["inbox_id"], "source_id": ci["source_id"],
+                                  "created_at": ci["created_at"],
+                                  "updated_at": ci["created_at"],
+                                  "hmac_verified": ci["hmac_verified"],
+                                  "pubsub_token": ci["pubsub_token"]},
+                "id": conv["id"], "inbox_id": self.inbox_id,
+                "messages": [self.message_push(m) for m in visible[-1:]],
+                "labels": conv["labels"],
+                "meta": {"sender": self.contact_push(contact), "assignee": assignee,
+                         "assignee_type": "User" if assignee else None,
+                         "team": TEAMS.get(conv["team_id"] or 0),
+                         "hmac_verified": ci["hmac_verified"]},
+                "status": conv["status"], "custom_attributes": {}, "snoozed_until": None,
+                "unread_count": 0, "first_reply_created_at": None, "priority": None,
+                "waiting_since": 0, "agent_last_seen_at": 0, "contact_last_seen_at": 0,
+                "last_activity_at": conv["last_activity_at"],
+                "timestamp": conv["last_activity_at"], "created_at": conv["created_at"],
+                "updated_at": conv["updated_at"]}
+
+    async def create_conversation(self, request: web.Request) -> web.Response:
+        """``POST /conversations`` (emits ``conversation_created``)."""
+        body = await request.json()
+        contact_id = body.get("contact_id")
+        if contact_id not in self.contacts:
+            return web.json_response({"error": "Resource could not be found"}, status=404)
+        ci = next((c for c in self.contact_inboxes.values() if c["contact_id"] == contact_id
+                   and (not body.get("source_id") or c["source_id"] == body["source_id"])),
+                  None) or self._add_contact_inbox(contact_id, body.get("source_id"), False)
+        self.next_conversation += 1
+        now = time.time()
+        conv = {"id": self.next_conversation, "contact_id": contact_id, "uuid": str(uuid.uuid4()),
+                "contact_inbox_id": ci["id"], "verified": ci["hmac_verified"],
+                "status": body.get("status", "open"), "assignee_id": None, "team_id": None,
+                "labels": [], "additional_attributes": body.get("additional_attributes") or {},
+                "created_at": int(now), "updated_at": now, "last_activity_at": int(now)}
+        self.conversations[conv["id"]] = conv
+        self.webhook("conversation_created", self.conversation_webhook(conv))
+        return web.json_response(self.conversation_api(conv))
+
+    async def show_conversation(self, request: web.Request) -> web.Response:
+        """``GET /conversations/{id}``."""
+        return web.json_response(self.conversation_api(self._conversation(request)))
+
+    async def list_conversations(self, request: web.Request) -> web.Response:
+        """``GET /conversations`` (25 per page, ``data{meta, payload}``)."""
+        status = request.query.get("status", "open")
+        page = int(request.query.get("page", "1"))
+        found = [c for c in self.conversations.values()
+                 if status == "all" or c["status"] == status]
+        chunk = found[(page - 1) * 25:page * 25]
+        assigned = sum(1 for c in found if c["assignee_id"])
+        return web.json_response({"data": {"meta": {
+            "mine_count": 0, "assigned_count": assigned,
+            "unassigned_count": len(found) - assigned, "all_count": len(found)},
+            "payload": [self.conversation_api(c) for c in chunk]}})
+
+    async def toggle_status(self, request: web.Request) -> web.Response:
+        """``POST …/toggle_status`` (emits status_changed and updated)."""
+        conv = self._conversation(request)
+        body = await request.json()
+        previous = conv["status"]
+        conv["status"] = body.get("status") or ("resolved" if previous == "open" else "open")
+        self._changed(conv, [{"status": {"previous_value": previous,
+                                         "current_value": conv["status"]}}], status=True)
+        return web.json_response({"meta": {}, "payload": {
+            "success": True, "conversation_id": conv["id"], "current_status": conv["status"],
+            "snoozed_until": None}})
+
+    async def assign(self, request: web.Request) -> web.Response:
+        """``POST …/assignments``."""
+        conv = self._conversation(request)
+        body = await request.json()
+        if "assignee_id" in body:
+            previous, conv["assignee_id"] = conv["assignee_id"], body["assignee_id"]
+            self._changed(conv, [{"assignee_id": {"previous_value": previous,
+                                                  "current_value": conv["assignee_id"]}}])
+            agent = AGENTS.get(body["assignee_id"] or 0)
+            return web.json_response({**agent, "account_id": self.account_id,
+                                      "role": "agent"} if agent else None)
+        previous, conv["team_id"] = conv["team_id"], body.get("team_id")
+        if conv["team_id"] not in TEAMS:
+            conv["team_id"] = None
+        self._changed(conv, [{"team_id": {"previous_value": previous,
+                                          "current_value": conv["team_id"]}}])
+        return web.json_response(TEAMS.get(conv["team_id"] or 0))
+
+    async def set_labels(self, request: web.Request) -> web.Response:
+        """``POST …/labels`` (replaces the set)."""
+        conv = self._conversation(request)
+        labels = list((await request.json()).get("labels") or [])
+        previous, conv["labels"] = conv["labels"], labels
+        self._changed(conv, [{"label_list": {"previous_value": previous,
+                                             "current_value": labels}}])
+        return web.json_response({"payload": labels})
+
+    async def get_labels(self, request: web.Request) -> web.Response:
+        """``GET …/labels``."""
+        return web.json_response({"payload": self._conversation(request)["labels"]})
+
+    def _changed(self, conv: dict[str, Any], changes: list[dict[str, Any]],
+                 status: bool = False) -> None:
+        previous = conv["updated_at"]
+        conv["updated_at"] = time.time()
+        if status:
+            self.webhook("conversation_status_changed", {
+                **self.conversation_webhook(conv), "changed_attributes": None})
+        changes = [*changes, {"updated_at": {"previous_value": iso(previous),
+                                             "current_value": iso(conv["updated_at"])}}]
+        self.webhook("conversation_updated", {**self.conversation_webhook(conv),
+                                              "changed_attributes": changes})
+
+    # messages ---------------------------------------------------------------------------------
+    def _conv_messages(self, conversation_id: int) -> list[dict[str, Any]]:
+        return [m for m in self.messages.values() if m["conversation_id"] == conversation_id]
+
+    def message_sender(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The sender in API / push form."""
+        if message["sender_type"] == "Contact":
+            return self.contact_push(self.contacts[message["sender_id"]])
+        agent = AGENTS.get(message["sender_id"], BOT_USER)
+        return {"id": agent["id"], "name": agent["name"], "available_name": agent["name"],
+                "avatar_url": "", "type": "user", "availability_status": "online",
+                "thumbnail": ""}
+
+    def message_api(self, m: dict[str, Any]) -> dict[str, Any]:
+        """``_message.json.jbuilder``."""
+        body = {"id": m["id"], "content": m["content"], "inbox_id": self.inbox_id,
+                "conversation_id": m["conversation_id"],
+                "message_type": MESSAGE_TYPES[m["message_type"]], "content_type": "text",
+                "status": "sent", "content_attributes": {}, "created_at": int(m["created_at"]),
+                "private": m["private"], "source_id": m["source_id"],
+                "sender": self.message_sender(m)}
+        if m.get("echo_id"):
+            body["echo_id"] = m["echo_id"]
+        return body
+
+    def message_push(self, m: dict[str, Any]) -> dict[str, Any]:
+        """A message inside ``conversation.messages[]`` (integer ``message_type``)."""
+        conv = self.conversations[m["conversation_id"]]
+        ci = self.contact_inboxes[conv["contact_inbox_id"]]
+        return {"id": m["id"], "content": m["content"], "account_id": self.account_id,
+                "inbox_id": self.inbox_id, "conversation_id": m["conversation_id"],
+                "message_type": MESSAGE_TYPES[m["message_type"]],
+                "created_at": int(m["created_at"]), "updated_at": iso(m["created_at"]),
+                "private": m["private"], "status": "sent", "source_id": m["source_id"],
+                "content_type": "text", "content_attributes": {},
+                "sender_type": m["sender_type"], "sender_id": m["sender_id"],
+                "external_source_ids": {}, "additional_attributes": {},
+                "processed_message_content": m["content"], "sentiment": {},
+                "conversation": {"assignee_id": conv["assignee_id"], "unread_count": 0,
+                                 "last_activity_at": conv["last_activity_at"],
+                                 "contact_inbox": {"source_id": ci["source_id"]}},
+                "sender": self.message_sender(m)}
+
+    def message_webhook(self, m: dict[str, Any]) -> dict[str, Any]:
+        """``message.webhook_data`` (samples/webhook_message_created_*.json)."""
+        conv = self.conversations[m["conversation_id"]]
+        if m["sender_type"] == "Contact":
+            contact = self.contacts[m["sender_id"]]
+            sender: dict[str, Any] = {"account": ACCOUNT, **{
+                k: v for k, v in self.contact_push(contact).items() if k != "type"},
+                "avatar": ""}
+        else:
+            agent = AGENTS.get(m["sender_id"], BOT_USER)
+            sender = {"id": agent["id"], "name": agent["name"], "email": agent["email"],
+                      "type": "user"}
+        body: dict[str, Any] = {
+            "account": {"id": self.account_id, "name": ACCOUNT["name"]},
+            "additional_attributes": {}, "content_attributes": {}, "content_type": "text",
+            "content": m["content"], "conversation": self.conversation_webhook(conv),
+            "created_at": iso(m["created_at"]), "id": m["id"], "inbox": INBOX,
+            "message_type": m["message_type"], "private": m["private"], "sender": sender,
+            "source_id": m["source_id"]}
+        if m.get("attachments"):
+            body["attachments"] = m["attachments"]
+        return body
+
+    def add_message(self, conv: dict[str, Any], content: str, message_type: str,
+                    private: bool = False, source_id: str | None = None,
+                    echo_id: str | None = None, sender_id: int | None = None,
+                    attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Store a message and emit ``message_created`` (incoming reopens a resolved one)."""
+        self.next_message += 1
+        incoming = message_type == "incoming"
+        m = {"id": self.next_message, "conversation_id": conv["id"], "content": content,
+             "message_type": message_type, "private": private, "source_id": source_id,
+             "echo_id": echo_id, "created_at": time.time(),
+             "sender_type": "Contact" if incoming else "User",
+             "sender_id": conv["contact_id"] if incoming else (sender_id or BOT_USER["id"]),
+             "attachments": attachments}
+        self.messages[m["id"]] = m
+        conv["last_activity_at"] = int(m["created_at"])
+        self.webhook("message_created", self.message_webhook(m))
+        if incoming and conv["status"] == "resolved":
+            conv["status"] = "open"
+            self._changed(conv, [{"status": {"previous_value": "resolved",
+                                             "current_value": "open"}}], status=True)
+        return m
+
+    async def create_message(self, request: web.Request) -> web.Response:
+        """``POST …/messages``."""
+        conv = self._conversation(request)
+        body = await request.json()
+        message_type = body.get("message_type", "outgoing")
+        if message_type not in ("incoming", "outgoing"):
+            return web.json_response({"error": f"'{message_type}' is not a valid message_type"},
+                                     status=422)
+        m = self.add_message(conv, body.get("content") or "", message_type,
+                             bool(body.get("private")), body.get("source_id"),
+                             body.get("echo_id"))
+        return web.json_response(self.message_api(m))
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """``GET …/messages`` (cursor pagination by id)."""
+        conv = self._conversation(request)
+        found = sorted(self._conv_messages(conv["id"]), key=lambda m: m["id"])
+        before, after = request.query.get("before"), request.query.get("after")
+        if before:
+            found = [m for m in found if m["id"] < int(before)][-20:]
+        elif after:
+            found = [m for m in found if m["id"] > int(after)][:100]
+        else:
+            found = found[-20:]
+        return web.json_response({"meta": {"labels": conv["labels"]},
+                                  "payload": [self.message_api(m) for m in found]})
+
+    # the Chatwoot dashboard (what agents do outside Gigvora) ---------------------------------
+    def agent_reply(self, conversation_id: int, text: str, private: bool = False,
+                    agent_id: int = 21,
+                    attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """An agent answers in Chatwoot's own dashboard."""
+        return self.add_message(self.conversations[conversation_id], text, "outgoing",
+                                private=private, sender_id=agent_id, attachments=attachments)
+
+    def typing(self, conversation_id: int, on: bool = True, private: bool = False) -> None:
+        """An agent types (``conversation_typing_on/off``)."""
+        conv = self.conversations[conversation_id]
+        self.webhook("conversation_typing_on" if on else "conversation_typing_off", {
+            "user": {**AGENTS[21], "type": "user"},
+            "conversation": self.conversation_webhook(conv), "is_private": private})
+
+    # webhooks ---------------------------------------------------------------------------------
+    def webhook(self, event: str, payload: dict[str, Any]) -> None:
+        """Send ``payload + {event}`` to the webhook URL, asynchronously (like Sidekiq)."""
+        if self.webhook_url is None:
+            return
+        typing = event.startswith("conversation_typing")
+        body = {"event": event, **payload} if typing else {**payload, "event": event}
+        task = asyncio.get_running_loop().create_task(self._post(event, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def signed_request(self, body: dict[str, Any], *, timestamp: int | None = None,
+                       delivery_id: str | None = None,
+                       secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The raw body and headers of one delivery (exposed for forged/stale/replay tests)."""
+        raw = rails_json(body)
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "X-Chatwoot-Delivery": delivery_id or str(uuid.uuid4()),
+                   "X-Chatwoot-Timestamp": ts,
+                   "X-Chatwoot-Signature": sign(secret or self.webhook_secret, ts, raw)}
+        return raw, headers
+
+    async def _post(self, event: str, body: dict[str, Any]) -> None:
+        raw, headers = self.signed_request(body)
+        assert self.webhook_url is not None
+        try:
+            async with aiohttp.ClientSession() as http, http.post(
+                    self.webhook_url, data=raw, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=5)) as response:
+                status = response.status
+        except aiohttp.ClientError:
+            status = 0
+        self.deliveries.append(Delivery(event, headers["X-Chatwoot-Delivery"],
+                                        headers["X-Chatwoot-Timestamp"], raw, status))
