@@ -38,6 +38,8 @@ from realtime.presence import RedisPresence
 from realtime.repair import DeliveryTracker
 from realtime.tasks import TaskOwner, supervise
 from storage import Message, Store, open_store
+from storage.moderation import ModerationRecords
+from storage.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,16 @@ def _wire_plugins(app: web.Application) -> None:
         sio.register_namespace(namespace)
 
 
+def audit_trail(store: Store) -> Any:
+    """The store's audit append, or a no-op where the store keeps no audit chain."""
+    if isinstance(store, SQLiteStore):
+        return ModerationRecords(store).audit
+
+    async def unrecorded(*args: Any, **kwargs: Any) -> None:
+        log.debug("audit entry not recorded: this store keeps no audit trail")
+    return unrecorded
+
+
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the store (migrations applied) and close it last."""
     store = open_store(app[SETTINGS].effective_store_url)
@@ -150,6 +162,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store.commit_observer = observe
     app[STORE] = store
     app[PLUGIN_CTX].store = store
+    app[PLUGIN_CTX].audit = audit_trail(store)
     yield
     await store.close()
 

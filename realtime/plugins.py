@@ -67,6 +67,9 @@ class PluginContext:
     #: ``on_disconnect(namespace, listener)``: ``await listener(sid, principal, namespace)``
     #: after a connection of that namespace is gone (any cause).
     on_disconnect: Callable[..., None] = field(default=lambda *a, **k: None)
+    #: ``await audit(actor_id, action, target_type, target_id, reason="", details=None)``:
+    #: append to the tamper-evident audit trail (no-op on a store without one).
+    audit: Callable[..., Awaitable[Any]] = field(default=None)  # type: ignore[assignment]
     extra: dict[str, Any] = field(default_factory=dict)
 
 
