@@ -10,6 +10,7 @@ from realtime.config import ConfigError, lint_environment, load_settings, resolv
 from realtime.errors import AppError
 from realtime.identity import TokenService
 from realtime.observability import configure_logging
+from storage.admin import AdminError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,7 +54,17 @@ def _db(args: argparse.Namespace) -> int:
 def _seed(args: argparse.Namespace) -> int:
     from storage.admin import run_seed
 
-    return run_seed(load_settings())
+    return run_seed(load_settings(), args.pack)
+
+
+def _contracts_export(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from realtime.contracts import export
+
+    print(json.dumps(asyncio.run(export(args.dir))))
+    return 0
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
@@ -92,14 +103,30 @@ def parser() -> argparse.ArgumentParser:
     config.add_parser("lint", help="validate the environment").set_defaults(func=_config_lint)
     db = sub.add_parser("db", help="storage governance").add_subparsers(dest="db_command",
                                                                         required=True)
-    db.add_parser("migrate").set_defaults(func=_db)
-    db.add_parser("check").set_defaults(func=_db)
-    for name in ("backup", "restore"):
-        cmd = db.add_parser(name)
-        cmd.add_argument("path")
-        cmd.add_argument("--force", action="store_true")
-        cmd.set_defaults(func=_db)
-    sub.add_parser("seed", help="create the seed data").set_defaults(func=_seed)
+    db.add_parser("migrate", help="apply pending migrations (MongoDB: create the indexes)"
+                  ).set_defaults(func=_db)
+    db.add_parser("check", help="compare the live schema with storage/schema_snapshot.json"
+                  ).set_defaults(func=_db)
+    snap = db.add_parser("snapshot", help="regenerate storage/schema_snapshot.json from a "
+                         "fresh migrate")
+    snap.add_argument("--output", dest="path", help="write elsewhere (default: the package's)")
+    snap.set_defaults(func=_db)
+    backup = db.add_parser("backup", help="online, consistent copy + manifest")
+    backup.add_argument("path")
+    backup.set_defaults(func=_db)
+    restore = db.add_parser("restore", help="replace the store with a verified backup")
+    restore.add_argument("path")
+    restore.add_argument("--force", action="store_true", help="overwrite an existing store")
+    restore.set_defaults(func=_db)
+    seed = sub.add_parser("seed", help="apply a seed pack (idempotent)")
+    seed.add_argument("--pack", default="core", help="core (default) or demo")
+    seed.set_defaults(func=_seed)
+    contracts = sub.add_parser("contracts", help="client contracts").add_subparsers(
+        dest="contracts_command", required=True)
+    export = contracts.add_parser("export", help="write the OpenAPI document and the "
+                                  "Socket.IO event schemas to DIR")
+    export.add_argument("dir")
+    export.set_defaults(func=_contracts_export)
     moderation = sub.add_parser("moderation").add_subparsers(dest="moderation_command",
                                                              required=True)
     moderation.add_parser("classify", help="classify stdin lines").set_defaults(
@@ -123,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as error:
         print(f"{error.code}: {error.message}", file=sys.stderr)
         return 2
+    except AdminError as error:
+        print(f"gigvora {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
