@@ -24,9 +24,19 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
     def statements(self) -> list[str]:
-        """The SQL split into statements (our migrations hold no triggers or literals with ';')."""
+        """The SQL split into complete statements (``sqlite3.complete_statement``, so a
+        trigger body or a literal holding ';' stays whole); comment-only lines are dropped."""
         lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
-        return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+        found, pending = [], ""
+        for part in "\n".join(lines).split(";"):
+            pending += part + ";"
+            if sqlite3.complete_statement(pending):
+                if pending.strip(" \n\t;"):
+                    found.append(pending.strip().removesuffix(";").strip())
+                pending = ""
+        if pending.strip(" \n\t;"):
+            found.append(pending.strip().removesuffix(";").strip())
+        return found
 
 
 def available() -> list[Migration]:
@@ -46,10 +56,11 @@ def applied(conn: sqlite3.Connection) -> dict[int, str]:
     return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
 
 
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply pending migrations, each in its own IMMEDIATE transaction; return versions applied."""
+def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None) -> list[int]:
+    """Apply pending migrations (default: every shipped one), each in its own IMMEDIATE
+    transaction — a failing statement rolls its whole migration back; return versions applied."""
     done = []
-    for migration in available():
+    for migration in available() if migrations is None else migrations:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if migration.version in applied(conn):

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from storage.admin import backup_in_thread
 from tests.helpers import LiveServer, make_settings, start_server
 from tests.ops.helpers import agigvora, gigvora
 
@@ -31,6 +32,11 @@ def _seqs_are_whole(path: Path) -> tuple[int, int]:
     return count, last
 
 
+def count_of(path: Path) -> int:
+    """Messages in ``general`` of a store file."""
+    return _seqs_are_whole(path)[0]
+
+
 async def test_online_backup_is_consistent_and_restore_is_guarded(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = await start_server(make_settings(data, message_rate_per_s=0,
@@ -44,6 +50,8 @@ async def test_online_backup_is_consistent_and_restore_is_guarded(tmp_path: Path
         code, out, err = await agigvora("db", "backup", str(target), data_dir=data)
         assert code == 0, err
         acked_after_backup = acked[0]
+        in_thread = await backup_in_thread(data / "gigvora.db", tmp_path / "backups" / "b2.db")
+        assert in_thread["rows"]["messages"] >= count_of(target)
         busy = await agigvora("db", "restore", str(target), "--force", data_dir=data)
         assert busy[0] == 1 and "in use by a running server" in busy[2]
     finally:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from realtime import contract_models as out
 from realtime.contracts import CONTRACT_VERSION, REGENERATE, build, files
 from tests.helpers import REPO, LiveServer, mint
@@ -62,9 +64,10 @@ async def test_emitted_payloads_match_their_models(server: LiveServer) -> None:
     await ada.ok("presence:set", {"status": "away"})
     await ada.ok("dm:open", {"user_id": "bob", "name": "Bob"})
     await ada.ok("message:delete", {"id": sent["id"]})
-    checks = {"message:new": out.MessageOut, "message:updated": out.MessageOut,
-              "message:deleted": out.MessageOut, "typing": out.TypingOut,
-              "presence": out.PresenceOut, "channel:new": out.ChannelOut}
+    checks: dict[str, type[BaseModel]] = {
+        "message:new": out.MessageOut, "message:updated": out.MessageOut,
+        "message:deleted": out.MessageOut, "typing": out.TypingOut,
+        "presence": out.PresenceOut, "channel:new": out.ChannelOut}
     for event, model in checks.items():
         model.model_validate(await bob.wait_for(event), strict=True)
     out.ReadOut.model_validate(await ada.wait_for("read"), strict=True)
