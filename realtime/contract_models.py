@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Out(BaseModel):
@@ -157,6 +157,16 @@ class Record(Out):
     id: str
 
 
+class HoldDecided(Out):
+    """``moderation:hold_decided`` (to the author): ``message`` once approved (then stored and
+    delivered), ``reason`` when rejected."""
+
+    hold_id: str
+    status: Literal["approved", "rejected"]
+    reason: str | None = None
+    message: MessageOut | None = None
+
+
 class AuditEntry(Out):
     """``moderation:action``: one entry of the hash-chained audit log."""
 
@@ -189,7 +199,7 @@ class InboxMessage(Out):
     seq: int
     conversation_id: int | None
     type: Literal["incoming", "outgoing", "template"]
-    private: bool | int
+    private: bool
     text: str
     author: SupportAuthor
     status: str
@@ -202,6 +212,7 @@ class InboxConversation(Out):
 
     id: int
     status: str
+    member: dict[str, str] | None = None
     event: str | None = None
 
 
@@ -217,6 +228,7 @@ class SupportMessage(Out):
 
     id: str
     seq: int
+    sender: Literal["member", "agent"] = Field(alias="from")
     text: str
     author: SupportAuthor
     status: str
@@ -250,9 +262,9 @@ EMITTED: tuple[Emitted, ...] = (
     Emitted("/", "read", ReadOut),
     Emitted("/", "channel:new", ChannelOut),
     Emitted("/", "resync", ResyncOut),
+    Emitted("/", "moderation:hold_decided", HoldDecided, "message:report"),
     *(Emitted("/", event, Record, "message:report") for event in (
-        "moderation:hold_decided", "moderation:sanctioned", "moderation:sanction_lifted",
-        "moderation:appeal_decided")),
+        "moderation:sanctioned", "moderation:sanction_lifted", "moderation:appeal_decided")),
     Emitted("/", "support:message", SupportMessage, "support:send"),
     Emitted("/", "support:message:updated", SupportMessage, "support:send"),
     Emitted("/", "support:typing", SupportTyping, "support:send"),

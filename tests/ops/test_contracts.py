@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from realtime import contract_models as out
 from realtime.contracts import CONTRACT_VERSION, REGENERATE, build, files
-from tests.helpers import REPO, LiveServer, mint
+from tests.helpers import REPO, LiveServer, make_settings, mint, start_server
 from tests.ops.helpers import gigvora
 
 COMMITTED = REPO / "docs" / "contracts"
@@ -75,3 +75,52 @@ async def test_emitted_payloads_match_their_models(server: LiveServer) -> None:
     out.PresenceOut.model_validate(await ada.wait_for(
         "presence", lambda p: p["user"]["id"] == "carol"), strict=True)
     await other.close()
+
+
+async def test_feature_payloads_match_their_models(tmp_path: Path) -> None:
+    live = await start_server(make_settings(tmp_path, moderation_ml="off",
+                                            message_rate_per_s=1000, message_burst=1000))
+    try:
+        alice = await live.client("alice")
+        mod = await live.client("mod1", roles="member,moderator",
+                                namespaces=["/", "/moderation"])
+        held = await alice.ok("message:send", {"channel": "general",
+                                               "text": "nobody wants you here, just leave"})
+        await mod.ok("moderation:hold:approve", {"id": held["hold_id"], "reason": "a quote"},
+                     namespace="/moderation")
+        out.Record.model_validate(await mod.wait_for("moderation:held"))
+        out.AuditEntry.model_validate(await mod.wait_for("moderation:action"), strict=True)
+        out.HoldDecided.model_validate(await alice.wait_for("moderation:hold_decided"),
+                                       strict=True)
+        rooms = ["/rooms"]
+        ada = await live.client("ada", namespaces=rooms)
+        bob = await live.client("bob", namespaces=rooms)
+        await ada.ok("room:join", {"room": "standup"}, namespace="/rooms")
+        await bob.ok("room:join", {"room": "standup"}, namespace="/rooms")
+        out.Participant.model_validate(await ada.wait_for("room:joined"), strict=True)
+        await bob.ok("room:leave", {"room": "standup"}, namespace="/rooms")
+        out.RoomLeft.model_validate(await ada.wait_for("room:left"), strict=True)
+    finally:
+        await live.stop()
+
+
+async def test_support_payloads_match_their_models(tmp_path: Path) -> None:
+    from tests.chatwoot.conftest import start_stack
+    from tests.chatwoot.fake_chatwoot import FakeChatwoot
+
+    fake = await FakeChatwoot().start()
+    stack = await start_stack(tmp_path, fake)
+    try:
+        agent = await stack.agent()
+        member = await stack.member("dmitri")
+        await member.ok("support:send", {"text": "Can I move my booking?", "client_id": "c1"})
+        conv = out.InboxConversation.model_validate(await agent.wait_for("inbox:conversation"),
+                                                    strict=True)
+        out.InboxMessage.model_validate(await agent.wait_for("inbox:message"), strict=True)
+        await agent.ok("inbox:reply", {"conversation_id": conv.id, "text": "Sure, when?"},
+                       namespace="/inbox")
+        out.SupportMessage.model_validate(await member.wait_for("support:message"), strict=True)
+    finally:
+        await fake.drain()
+        await stack.live.stop()
+        await fake.stop()
