@@ -233,7 +233,11 @@ def run_db_command(settings: Any, command: str, path: str | None, force: bool = 
             print(json.dumps(migrate(settings)))
             return 0
         if command == "snapshot":
-            made = snapshot.write(Path(path) if path else snapshot.SNAPSHOT_PATH)
+            try:
+                made = snapshot.write(Path(path) if path else snapshot.SNAPSHOT_PATH)
+            except ImportError as error:
+                raise AdminError("the snapshot records the MongoDB indexes too and needs "
+                                 "pymongo: pip install -e '.[mongodb]'") from error
             print(json.dumps({"snapshot": path or str(snapshot.SNAPSHOT_PATH),
                               "migrations": [m["version"] for m in made["migrations"]],
                               "checksum": made["checksum"]}))
