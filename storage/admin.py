@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import schema, snapshot
-from storage.base import now_iso
+from storage.base import StoreUnavailable, now_iso
 from storage.sqlite import connect, release_lock, take_lock
 
 MANIFEST_FORMAT = 1
@@ -207,12 +207,14 @@ def check(settings: Any) -> list[str]:
 
 async def _mongo_indexes(url: str, expected: dict[str, Any] | None) -> dict[str, Any]:
     from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
 
     from storage.mongo import DEFAULT_DATABASE
 
     names = (expected or {}).get("mongodb", {}).get("collections", {})
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url,
-                                                                serverSelectionTimeoutMS=5000)
+    options: dict[str, Any] = {} if "serverselectiontimeoutms" in url.lower() else {
+        "serverSelectionTimeoutMS": 5000}  # the URI's own setting wins
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, **options)
     try:
         db = client.get_default_database(DEFAULT_DATABASE)
         found: dict[str, Any] = {}
@@ -221,6 +223,8 @@ async def _mongo_indexes(url: str, expected: dict[str, Any] | None) -> dict[str,
             found[name] = {"indexes": {doc["name"]: snapshot.normalize_mongo_index(doc)
                                        async for doc in cursor}}
         return {"collections": found}
+    except PyMongoError as error:
+        raise StoreUnavailable(f"cannot read the MongoDB indexes: {error}") from error
     finally:
         await client.close()
 
@@ -253,7 +257,7 @@ def run_db_command(settings: Any, command: str, path: str | None, force: bool = 
         result = backup(db, Path(path)) if command == "backup" else restore(db, Path(path), force)
         print(json.dumps(result))
         return 0
-    except AdminError as error:
+    except (AdminError, StoreUnavailable) as error:
         print(f"gigvora db {command}: {error}", file=sys.stderr)
         return 1
 

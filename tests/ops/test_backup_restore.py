@@ -104,6 +104,11 @@ def test_restore_refuses_a_damaged_or_unlisted_backup(tmp_path: Path) -> None:
 
 
 def test_mongodb_backups_point_to_the_mongodb_tools(tmp_path: Path) -> None:
+    unreachable = "mongodb://localhost:1/gigvora?serverSelectionTimeoutMS=200"
     done = gigvora("db", "backup", str(tmp_path / "x"), data_dir=tmp_path,
-                   GIGVORA_STORE_URL="mongodb://localhost:1/gigvora")
+                   GIGVORA_STORE_URL=unreachable)
     assert done.returncode == 1 and "mongodump" in done.stderr
+    for command in ("migrate", "check"):  # one line, no traceback, when MongoDB is away
+        done = gigvora("db", command, data_dir=tmp_path, GIGVORA_STORE_URL=unreachable)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith(f"gigvora db {command}: ")
