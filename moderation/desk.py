@@ -27,6 +27,7 @@ NS = "/moderation"
 SYSTEM = "system:moderation"
 STAFF = frozenset({"moderator", "admin"})
 SANCTION_CACHE_S = 5.0
+NAMES_KEPT = 10_000
 
 
 class ModerationDesk:
@@ -43,6 +44,8 @@ class ModerationDesk:
         self.policies: dict[str, PolicyDoc] = {}
         self._sanctions: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._strikes: dict[str, deque[float]] = defaultdict(deque)
+        #: user id → the name they last posted under (for the queue; the store has no users)
+        self.names: dict[str, str] = {}
 
     async def load(self) -> None:
         """Cache the stored policies."""
@@ -64,6 +67,7 @@ class ModerationDesk:
     # before store -----------------------------------------------------------------------------
     async def pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> HookVerdict | None:
         """Sanctions first, then the classifier pipeline and the channel's policy."""
+        self._remember(user["id"], user["name"])
         await self._refuse_if_sanctioned(user["id"], draft["channel"])
         if draft.get("client_id") and not draft.get("edit_of"):
             held = await self.records.find_hold(draft["channel"], user["id"], draft["client_id"])
@@ -185,8 +189,9 @@ class ModerationDesk:
             "reason": reason}))
         await self._audit(who.sub, "report", "message", message_id, reason,
                           report_id=report["id"], content_sha256=content_hash(message.text))
-        await self.ctx.emit("moderation:report", {**report, "message": message.public()},
-                            namespace=NS)
+        self._remember(who.sub, who.name)
+        await self.ctx.emit("moderation:report", {**report, "reporter_name": who.name,
+                                                  "message": message.public()}, namespace=NS)
         return report
 
     async def resolve_report(self, who: Principal, report_id: str, reason: str
@@ -250,7 +255,7 @@ class ModerationDesk:
     async def appeal(self, who: Principal, subject_type: str, subject_id: str, text: str
                      ) -> dict[str, Any]:
         """A member appeals their own sanction or held message."""
-        subject = await self._subject(subject_type, subject_id)
+        subject = await self.subject(subject_type, subject_id)
         owner = subject["user_id"] if subject_type == "sanction" else subject["author_id"]
         if owner != who.sub:
             raise AppError("forbidden", "you can only appeal your own sanctions and messages")
@@ -259,14 +264,16 @@ class ModerationDesk:
             "text": text}))
         await self._audit(who.sub, "appeal", subject_type, subject_id, "appeal filed",
                           appeal_id=appeal["id"], content_sha256=content_hash(text))
-        await self.ctx.emit("moderation:appeal", appeal, namespace=NS)
+        self._remember(who.sub, who.name)
+        await self.ctx.emit("moderation:appeal", {**appeal, "user_name": who.name,
+                                                  "subject": subject}, namespace=NS)
         return appeal
 
     async def decide_appeal(self, who: Principal, appeal_id: str, outcome: str, reason: str
                             ) -> dict[str, Any]:
         """A moderator other than the one who decided the subject rules on the appeal."""
         appeal = await self._get(self.records.get_appeal(appeal_id))
-        subject = await self._subject(appeal["subject_type"], appeal["subject_id"])
+        subject = await self.subject(appeal["subject_type"], appeal["subject_id"])
         original = (subject["issued_by"] if appeal["subject_type"] == "sanction"
                     else subject["decided_by"])
         if who.sub in (original, appeal["user_id"]):
@@ -291,7 +298,8 @@ class ModerationDesk:
                     (subject["id"],)))
             await self.approve(who, subject["id"], f"appeal overturned: {reason}")
 
-    async def _subject(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+    async def subject(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+        """The sanction or hold an appeal is about; ``not_found`` otherwise."""
         if subject_type == "sanction":
             return await self._get(self.records.get_sanction(subject_id))
         return await self._get(self.records.get_hold(subject_id))
@@ -307,6 +315,11 @@ class ModerationDesk:
         return after
 
     # helpers ----------------------------------------------------------------------------------
+    def _remember(self, user_id: str, name: str) -> None:
+        if len(self.names) >= NAMES_KEPT and user_id not in self.names:
+            self.names.clear()
+        self.names[user_id] = name
+
     async def _tell(self, user_id: str, event: str, data: Any) -> None:
         await self.ctx.emit(event, data, to="user:" + user_id)
 

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from moderation import models as m
+from moderation import queue as views
 from moderation.desk import NS, ModerationDesk
 from moderation.ml import DetoxifySettings
 from moderation.pipeline import ModerationSettings
@@ -118,7 +119,7 @@ class ModerationPlugin:
             return await desk.decide_appeal(who, b.id, b.outcome, b.reason)
 
         async def queue(sid: str, who: Principal, _: Any) -> Any:
-            return await _queue(desk)
+            return await views.queue(desk)
 
         return [("moderation:hold:approve", approve, m.Decision),
                 ("moderation:hold:reject", reject, m.Decision),
@@ -163,12 +164,6 @@ class ModerationPlugin:
         return ModerationViews(ctx, self).routes()
 
 
-async def _queue(desk: ModerationDesk) -> dict[str, Any]:
-    return {"holds": await desk.records.holds("pending"),
-            "reports": await desk.records.reports("open"),
-            "appeals": await desk.records.appeals("open")}
-
-
 class ModerationViews:
     """REST: parse and authorise, then call the desk."""
 
@@ -180,6 +175,7 @@ class ModerationViews:
         """The route table."""
         base = "/api/v1/moderation"
         return [web.get(f"{base}/queue", self.queue),
+                web.get(f"{base}/mine", self.mine),
                 web.post(f"{base}/reports", self.report),
                 web.post(f"{base}/appeals", self.appeal),
                 web.post(f"{base}/holds/{{id}}/{{decision:approve|reject}}", self.hold),
@@ -211,7 +207,12 @@ class ModerationViews:
     async def queue(self, request: web.Request) -> web.Response:
         """Pending holds, open reports and appeals."""
         self._staff(request)
-        return json_response(await _queue(self.plugin._desk()))
+        return json_response(await views.queue(self.plugin._desk()))
+
+    async def mine(self, request: web.Request) -> web.Response:
+        """The caller's own held messages, active sanctions and open appeals."""
+        who: Principal = self.ctx.authenticate(request)
+        return json_response(await views.mine(self.plugin._desk(), who.sub))
 
     async def report(self, request: web.Request) -> web.Response:
         """A member reports a message."""

@@ -174,6 +174,35 @@ class ModerationRecords:
         await self.store.run_write(lambda conn: conn.execute(
             "UPDATE moderation_holds SET text = NULL WHERE id = ?", (hold_id,)))
 
+    async def member_holds(self, author_id: str, decided_since: str, limit: int = 50
+                           ) -> list[dict[str, Any]]:
+        """A member's pending holds and those rejected since ``decided_since`` (ISO), oldest
+        first."""
+        return await self.store.run_read(_rows, "SELECT * FROM moderation_holds WHERE "
+                                         "author_id = ? AND (status = 'pending' OR "
+                                         "(status = 'rejected' AND decided_at >= ?)) "
+                                         "ORDER BY created_at LIMIT ?",
+                                         (author_id, decided_since, limit))
+
+    async def names(self, user_ids: list[str]) -> dict[str, str]:
+        """The name each user last posted (or was held) under; users never seen are left out.
+        Scans messages and holds (no author index): call it for a handful of users only."""
+        def find(conn: sqlite3.Connection) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for table in ("moderation_holds", "messages"):
+                missing = [u for u in user_ids if u not in found]
+                if not missing:
+                    break
+                marks = ", ".join("?" * len(missing))
+                for user_id, name, _ in conn.execute(
+                        f"SELECT author_id, author_name, MAX(rowid) FROM {table} "
+                        f"WHERE author_id IN ({marks}) GROUP BY author_id", missing):
+                    found[user_id] = name
+            return found
+        if not user_ids:
+            return {}
+        return await self.store.run_read(find)
+
     # reports ----------------------------------------------------------------------------------
     async def report(self, row: dict[str, Any]) -> dict[str, Any]:
         """File a report; Conflict if this reporter reported this message already."""
@@ -265,6 +294,12 @@ class ModerationRecords:
         return await self.store.run_read(_rows, "SELECT * FROM moderation_appeals WHERE "
                                          "status = ? ORDER BY created_at LIMIT ?",
                                          (status, limit))
+
+    async def member_appeals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A member's open appeals, oldest first."""
+        return await self.store.run_read(_rows, "SELECT * FROM moderation_appeals WHERE "
+                                         "user_id = ? AND status = 'open' ORDER BY created_at "
+                                         "LIMIT ?", (user_id, limit))
 
     async def get_appeal(self, appeal_id: str) -> dict[str, Any]:
         """One appeal."""

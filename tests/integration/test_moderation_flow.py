@@ -229,3 +229,81 @@ async def test_a_failing_stage_fails_closed_without_crashing(live: LiveServer) -
     assert (await alice.ok("channel:join", {"channel": "general"}))["messages"] == []
     pipeline.stages = pipeline.stages[:-1]
     assert (await alice.ok("message:send", {"channel": "general", "text": "hello"}))["seq"] == 1
+
+
+async def test_queue_carries_reported_messages_names_and_appeal_subjects(live: LiveServer
+                                                                         ) -> None:
+    alice = await live.client("alice")
+    bob = await live.client("bob")
+    mod1 = await moderator(live, "mod1")
+    msg = await alice.ok("message:send", {"channel": "general", "text": "buy my course"})
+    await bob.ok("message:send", {"channel": "general", "text": "hi all"})
+    report = await bob.ok("message:report", {"id": msg["id"], "reason": "advertising"})
+    assert (await mod1.wait_for("moderation:report"))["reporter_name"] == "Bob"
+    held = await alice.ok("message:send", {"channel": "general",
+                                           "text": "nobody wants you here, just leave"})
+    await mod1.ok("moderation:hold:reject", {"id": held["hold_id"], "reason": "harassment"},
+                  namespace="/moderation")
+    mute = await mod1.ok("moderation:sanction", {"user_id": "alice", "kind": "mute",
+                                                 "reason": "cool down"}, namespace="/moderation")
+    on_hold = await alice.ok("moderation:appeal", {"subject_type": "hold",
+                                                   "subject_id": held["hold_id"],
+                                                   "text": "it was a quote"})
+    on_mute = await alice.ok("moderation:appeal", {"subject_type": "sanction",
+                                                   "subject_id": mute["id"], "text": "sorry"})
+    seen = await mod1.wait_for("moderation:appeal", lambda a: a["id"] == on_mute["id"])
+    assert seen["user_name"] == "Alice" and seen["subject"]["kind"] == "mute"
+    plugin = live.app[HOOKS]._pm.get_plugin("moderation")
+    for cached in (True, False):  # names from the desk's cache, then from the store
+        if not cached:
+            plugin.desk.names.clear()
+        queue = (await mod1.ok("moderation:queue", namespace="/moderation"))
+        [queued] = queue["reports"]
+        assert queued["id"] == report["id"] and queued["reporter_name"] == "Bob"
+        assert queued["message"]["text"] == "buy my course"
+        assert queued["message"]["author"] == {"id": "alice", "name": "Alice"}
+        appeals = {a["id"]: a for a in queue["appeals"]}
+        assert {a["user_name"] for a in appeals.values()} == {"Alice"}
+        hold_subject = appeals[on_hold["id"]]["subject"]
+        assert hold_subject["text"] == "nobody wants you here, just leave"
+        assert hold_subject["status"] == "rejected"
+        assert appeals[on_mute["id"]]["subject"]["reason"] == "cool down"
+    status, rest_queue = await rest(live, "GET", "/api/v1/moderation/queue")
+    assert status == 200 and rest_queue["reports"][0]["message"]["id"] == msg["id"]
+
+
+async def test_members_read_their_own_holds_and_sanctions(live: LiveServer) -> None:
+    alice = await live.client("alice")
+    mod1 = await moderator(live, "mod1")
+    first = await alice.ok("message:send", {"channel": "general", "client_id": "c1",
+                                            "text": "nobody wants you here, just leave"})
+    second = await alice.ok("message:send", {"channel": "general",
+                                             "text": "you are worthless and everyone hates you"})
+    status, mine = await rest(live, "GET", "/api/v1/moderation/mine", who="alice",
+                              roles="member")
+    assert status == 200 and mine["sanctions"] == [] and mine["appeals"] == []
+    assert [h["id"] for h in mine["holds"]] == [first["hold_id"], second["hold_id"]]
+    assert mine["holds"][0]["client_id"] == "c1" and mine["holds"][0]["status"] == "pending"
+    assert "scores" not in mine["holds"][0] and "decided_by" not in mine["holds"][0]
+    await mod1.ok("moderation:hold:reject", {"id": first["hold_id"], "reason": "harassment"},
+                  namespace="/moderation")
+    await mod1.ok("moderation:hold:approve", {"id": second["hold_id"], "reason": "context"},
+                  namespace="/moderation")
+    mute = await mod1.ok("moderation:sanction", {"user_id": "alice", "kind": "mute",
+                                                 "duration_s": 600, "reason": "cool down"},
+                         namespace="/moderation")
+    await alice.ok("moderation:appeal", {"subject_type": "sanction", "subject_id": mute["id"],
+                                         "text": "sorry"})
+    status, mine = await rest(live, "GET", "/api/v1/moderation/mine", who="alice",
+                              roles="member")
+    [rejected] = mine["holds"]  # the approved one is published, so no longer listed
+    assert rejected["status"] == "rejected" and rejected["decision_reason"] == "harassment"
+    [sanction] = mine["sanctions"]
+    assert sanction["id"] == mute["id"] and sanction["expires_at"] and "issued_by" not in sanction
+    assert mine["appeals"][0]["subject_id"] == mute["id"]
+    status, other = await rest(live, "GET", "/api/v1/moderation/mine", who="bob",
+                               roles="member")
+    assert status == 200 and other == {"holds": [], "sanctions": [], "appeals": []}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(live.url + "/api/v1/moderation/mine") as r:
+            assert r.status == 401
