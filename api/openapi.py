@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from api.secrets import API_KEY_HEADER, ApiKeyCreate, CodeIssue, CodeRedeem
 from realtime import __version__
 from realtime.chat_models import ChannelCreate
 
@@ -39,6 +40,43 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _secret_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """API keys and one-time codes (api/secrets.py)."""
+    obj = {"type": "object"}
+    return {
+        "/api/v1/admin/api-keys": {
+            "get": {"summary": "API keys (admin; never the key itself)", "security": bearer,
+                    "responses": {**_ok(obj), **_errors(401, 403, 503)}},
+            "post": {"summary": "Create an API key (admin; the key is shown once)",
+                     "security": bearer, "requestBody": _body("ApiKeyCreate"),
+                     "responses": {**_ok(obj, 201), **_errors(400, 401, 403, 413, 503)}}},
+        "/api/v1/admin/api-keys/{key_id}": {"delete": {
+            "summary": "Revoke an API key (admin)", "security": bearer,
+            "parameters": [{"name": "key_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {**_ok(obj), **_errors(401, 403, 404, 503)}}},
+        "/api/v1/auth/api-key": {"post": {
+            "summary": "Trade an API key for a short-lived access token",
+            "security": [{"apiKey": []}],
+            "responses": {**_ok({"type": "object", "required": ["access_token"], "properties": {
+                "access_token": {"type": "string"}, "token_type": {"type": "string"},
+                "expires_in": {"type": "integer"}}}), **_errors(401, 503)}}},
+        "/api/v1/admin/codes": {"post": {
+            "summary": "Issue a one-time code (admin; shown once)", "security": bearer,
+            "requestBody": _body("CodeIssue"),
+            "responses": {**_ok(obj, 201), **_errors(400, 401, 403, 413, 503)}}},
+        "/api/v1/codes/redeem": {"post": {
+            "summary": "Redeem a one-time code (single use)", "security": bearer,
+            "requestBody": _body("CodeRedeem"),
+            "responses": {**_ok(obj), **_errors(400, 401, 403, 413, 503)}}},
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/api/v1/openapi.json``."""
@@ -49,13 +87,18 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Gigvora Live HTTP API", "version": __version__},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
+                                           "bearerFormat": "JWT"},
+                                "apiKey": {"type": "apiKey", "in": "header",
+                                           "name": API_KEY_HEADER}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
                 "Message": MESSAGE_SCHEMA,
                 "ChannelCreate": channel_create,
+                **{name: model.model_json_schema() for name, model in (
+                    ("ApiKeyCreate", ApiKeyCreate), ("CodeIssue", CodeIssue),
+                    ("CodeRedeem", CodeRedeem))},
             },
         },
         "paths": {
@@ -90,5 +133,6 @@ def openapi_document() -> dict[str, Any]:
                     "has_more": {"type": "boolean"}}}), **_errors(400, 401, 403, 404)}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document",
                                              "responses": _ok({"type": "object"})}},
+            **_secret_paths(bearer),
         },
     }

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.openapi import openapi_document
+from api.secrets import secret_routes
 from realtime.chat_models import ChannelCreate
 from realtime.errors import AppError
 from realtime.hookspecs import hookimpl
@@ -74,4 +75,4 @@ def gigvora_http_routes(ctx: Any) -> list[web.RouteDef]:
     return [web.get("/api/v1/channels", views.list_channels),
             web.post("/api/v1/channels", views.create_channel),
             web.get("/api/v1/channels/{channel}/messages", views.history),
-            web.get("/api/v1/openapi.json", views.openapi)]
+            web.get("/api/v1/openapi.json", views.openapi), *secret_routes(ctx)]
