@@ -89,7 +89,10 @@ async def test_moderator_rejects_a_held_message_then_an_appeal_is_decided_by_ano
                                           "subject_id": await rejected_hold_id(shell),
                                           "text": "I was quoting a film, please look again."})
     appeal = queue(kat.page, "Appeals").get_by_role("listitem").filter(has_text="quoting a film")
-    await expect(appeal).to_contain_text("Appeal by member-ada against a held message")
+    await expect(appeal).to_contain_text("Appeal by Ada Lovelace against a held message")
+    await expect(appeal).to_contain_text(  # the subject: the held message and its decision
+        "The held message in #general (rejected: Harassment: telling people to leave)")
+    await expect(appeal.locator(".item-text").last).to_have_text(TOXIC)
     await appeal.get_by_role("textbox", name="Reason").fill("I stand by it")
     await appeal.get_by_role("button", name="Overturn").click()
     await expect(appeal.get_by_role("alert")).to_have_text(
@@ -114,6 +117,9 @@ async def test_moderator_rejects_a_held_message_then_an_appeal_is_decided_by_ano
     await expect(ada.page.locator("#moderation-notice")).to_contain_text(
         re.compile(r"You are muted until \d"))
     await expect(ada.page.locator("#moderation-notice")).to_contain_text("Reason: Cooling off.")
+    await ada.page.reload()  # the notice comes back from GET /api/v1/moderation/mine
+    await expect(ada.page.locator("#moderation-notice")).to_contain_text(
+        re.compile(r"You are muted until \d.*Reason: Cooling off\."))
     latest = sanctions.get_by_role("listitem").first
     await expect(latest).to_contain_text("mute · member-ada until")
     await latest.get_by_role("textbox", name="Reason for lifting").fill("Apologised")
@@ -152,6 +158,10 @@ async def test_moderator_approves_a_held_message_for_everyone(shell: LiveServer,
         re.compile("held for review", re.I))
     await alan.page.wait_for_timeout(200)
     assert TOXIC not in await message_log(alan.page).inner_text()  # nobody else sees it
+    await ada.page.reload()  # the note comes back from GET /api/v1/moderation/mine
+    await expect(ada.page.locator("#message-log .msg-held")).to_contain_text(TOXIC)
+    await expect(ada.page.locator("#message-log .msg-held")).to_contain_text(
+        re.compile("held for review", re.I))
     item = queue(kat.page, "Held messages").get_by_role("listitem").filter(has_text=TOXIC)
     await item.get_by_role("textbox", name="Reason").fill("Friendly banter between colleagues")
     await item.get_by_role("button", name="Approve").click()
@@ -166,6 +176,7 @@ async def test_moderator_approves_a_held_message_for_everyone(shell: LiveServer,
     report = queue(kat.page, "Reports").get_by_role("listitem").filter(
         has_text="Still rude to me")
     await expect(report).to_contain_text("Report on a message by Ada Lovelace in #general")
+    await expect(report).to_contain_text("Reported by Carol")
     await expect(report).to_contain_text(TOXIC)
     await report.get_by_role("button", name="Sanction author Ada Lovelace").click()
     await expect(kat.page.get_by_role("textbox", name="User ID")).to_have_value("member-ada")

@@ -1,6 +1,8 @@
 // Moderation as a member sees it: messages held for review (a note in the log until a
 // moderator decides), the decision (approved: the message arrives with `message:new`;
-// rejected: "Not published: <reason>"), and sanctions ("You are muted until …").
+// rejected: "Not published: <reason>"), and sanctions ("You are muted until …"). On every
+// (re)connection the notes are rebuilt from `GET /api/v1/moderation/mine`, so they survive a
+// reload and decisions taken while offline show up.
 
 import {
   renderHeld, renderLogNote, setStatus, showMessages, timelineOf,
@@ -18,12 +20,65 @@ export function noteHeld(p, data, pending) {
   setStatus(p, "Your message is held for review by a moderator.", "info");
 }
 
+// Rejected notes the member dismissed stay dismissed after a reload (ids only, the newest few).
+const DISMISSED_KEY = "gigvora:dismissed-holds";
+const DISMISSED_KEPT = 50;
+const dismissed = new Set(readDismissed());
+
+function readDismissed() {
+  try {
+    const ids = JSON.parse(window.localStorage.getItem(DISMISSED_KEY) || "[]");
+    return Array.isArray(ids) ? ids.filter((id) => typeof id === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveDismissed() {
+  try {
+    window.localStorage.setItem(DISMISSED_KEY, JSON.stringify([...dismissed].slice(-DISMISSED_KEPT)));
+  } catch {
+    // storage full or disabled: the note comes back after a reload, nothing worse
+  }
+}
+
+/** Rebuild the held notes and the sanction notice from the server's view of this member. */
+export async function loadMine(p) {
+  let mine;
+  try {
+    mine = await p.conn.tokens.json("GET", "/api/v1/moderation/mine");
+  } catch {
+    return; // moderation off, or offline again: the live events still update the notes
+  }
+  const known = new Set(mine.holds.map((hold) => hold.id));
+  for (const [holdId, held] of p.state.held) {
+    if (held.status === "held" && !known.has(holdId)) p.state.held.delete(holdId); // approved
+  }
+  for (const hold of mine.holds) {
+    if (dismissed.has(hold.id)) continue;
+    p.state.held.set(hold.id, {
+      holdId: hold.id, channel: hold.channel_id, text: hold.text ?? "(content erased)",
+      threadId: hold.thread_id || null, status: hold.status === "rejected" ? "rejected" : "held",
+      reason: hold.decision_reason || "",
+    });
+  }
+  const hadSanctions = p.state.sanctions.size > 0;
+  p.state.sanctions = new Map(mine.sanctions.map((sanction) => [sanction.id, sanction]));
+  const current = [...p.state.sanctions.values()];
+  if (current.length) setNotice(p, sanctionText(current[current.length - 1]));
+  else if (hadSanctions) setNotice(p, "");
+  renderHeld(p);
+  renderLogNote(p);
+}
+
 /** A click in the held list (delegated). */
 export function onHeldAction(p, event) {
   const button = event.target.closest('button[data-action="dismiss-held"]');
   const item = event.target.closest("li[data-hold-id]");
   if (!button || !item) return;
   p.state.held.delete(item.dataset.holdId);
+  dismissed.add(item.dataset.holdId);
+  saveDismissed();
   renderHeld(p);
   renderLogNote(p);
   p.ui.text.focus();
@@ -63,6 +118,7 @@ function setNotice(p, text) {
 
 /** Subscribe to the member events of moderation. */
 export function listenModeration(p) {
+  p.conn.on("connect", () => loadMine(p));
   p.conn.on("moderation:hold_decided", (decision) => onHoldDecided(p, decision));
   p.conn.on("moderation:sanctioned", (sanction) => {
     p.state.sanctions.set(sanction.id, sanction);

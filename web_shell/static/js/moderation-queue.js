@@ -3,7 +3,7 @@
 // reason being typed survives new arrivals. User content is set with textContent only.
 
 import { OfflineError } from "./connection.js";
-import { clear, dateTime, el } from "./dom.js";
+import { clear, dateTime, el, untilText } from "./dom.js";
 
 let fieldCounter = 0;
 
@@ -113,7 +113,7 @@ function buildReport(m, report) {
   const message = report.message;
   const author = message?.author?.name || "a member";
   const node = itemShell("report", report.id, `Report on a message by ${author} in #${report.channel_id}`, [
-    el("p", { className: "item-meta", text: `Reported by ${report.reporter_id} · ${dateTime(report.created_at)}` }),
+    el("p", { className: "item-meta", text: `Reported by ${report.reporter_name || report.reporter_id} · ${dateTime(report.created_at)}` }),
     el("p", { className: "item-reason", text: `Reporter's reason: ${report.reason}` }),
     quote(message && !message.deleted ? message.text : null,
       message?.deleted ? "This message was deleted." : `Message ${report.message_id} (open the channel to read it).`),
@@ -124,13 +124,29 @@ function buildReport(m, report) {
   return node;
 }
 
+/** What an appeal is about, from its `subject` (or the hold seen earlier in this console). */
+function appealSubject(m, appeal) {
+  const subject = appeal.subject || (appeal.subject_type === "hold" ? m.holdsSeen.get(appeal.subject_id) : null);
+  if (!subject) return null;
+  if (appeal.subject_type === "hold") {
+    const decided = subject.status && subject.status !== "pending"
+      ? ` (${subject.status}${subject.decision_reason ? `: ${subject.decision_reason}` : ""})` : "";
+    return [el("p", { className: "item-reason", text: `The held message in #${subject.channel_id}${decided}:` }),
+      quote(subject.text, "The content was erased.")];
+  }
+  const where = subject.channel_id ? ` in #${subject.channel_id}` : "";
+  const until = subject.lifted_at ? ", lifted" : (untilText(subject.expires_at) || " until lifted");
+  return [el("p", { className: "item-reason",
+    text: `The sanction: ${subject.kind}${where}${until}, issued by ${subject.issued_by}. Reason: ${subject.reason}` })];
+}
+
 function buildAppeal(m, appeal) {
   const subject = appeal.subject_type === "hold" ? "a held message" : "a sanction";
-  const held = appeal.subject_type === "hold" ? m.holdsSeen.get(appeal.subject_id) : null;
-  return itemShell("appeal", appeal.id, `Appeal by ${appeal.user_id} against ${subject}`, [
+  return itemShell("appeal", appeal.id, `Appeal by ${appeal.user_name || appeal.user_id} against ${subject}`, [
     el("p", { className: "item-meta", text: `Filed ${dateTime(appeal.created_at)} · ${appeal.subject_type} ${appeal.subject_id}` }),
+    el("p", { className: "item-reason", text: "The appeal:" }),
     quote(appeal.text, ""),
-    held?.text ? el("p", { className: "item-reason", text: `The held message: ${held.text}` }) : null,
+    ...(appealSubject(m, appeal) || []),
     decisionForm([["Uphold", "upheld"], ["Overturn", "overturned", true]]),
   ]);
 }
