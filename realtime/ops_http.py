@@ -20,6 +20,9 @@ from realtime.observability import Metrics, correlation_id, new_correlation_id
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Who reads the readiness detail and the metrics: operators, and admins (who hold every other
+#: staff power and reach the operator console; neither document carries user data or secrets).
+OPS_ROLES = frozenset({"operator", "admin"})
 
 
 def json_response(body: Any, status: int = 200, content_type: str = "application/json"
@@ -38,11 +41,14 @@ def authenticate(tokens: TokenService, request: web.Request) -> Principal:
     return tokens.verify(bearer_token(request.headers.get("Authorization")))
 
 
-def require(tokens: TokenService, request: web.Request, role: str) -> Principal:
-    """The caller, who must hold ``role``."""
+def require(tokens: TokenService, request: web.Request, role: str | frozenset[str]
+            ) -> Principal:
+    """The caller, who must hold ``role`` (or one of a set of roles)."""
     who = authenticate(tokens, request)
-    if role not in who.roles:
-        raise AppError("forbidden", f"this endpoint needs the {role} role")
+    roles = frozenset({role}) if isinstance(role, str) else role
+    if not who.has_any(roles):
+        raise AppError("forbidden", "this endpoint needs the "
+                       + " or ".join(sorted(roles)) + " role")
     return who
 
 
@@ -110,7 +116,7 @@ class OpsViews:
         return json_response({"status": "pass"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """Readiness: status only, or the health+json detail for operators."""
+        """Readiness: status only, or the health+json detail for operators and admins."""
         detail = await self.readiness()
         status = 200 if detail["status"] in ("pass", "warn") else 503
         headers = {"Cache-Control": "no-store"}
@@ -124,11 +130,11 @@ class OpsViews:
     def _is_operator(self, request: web.Request) -> bool:
         if "Authorization" not in request.headers:
             return False
-        return "operator" in authenticate(self.tokens, request).roles
+        return authenticate(self.tokens, request).has_any(OPS_ROLES)
 
     async def metrics_view(self, request: web.Request) -> web.Response:
-        """Prometheus text format (operator token)."""
-        require(self.tokens, request, "operator")
+        """Prometheus text format (operator or admin token)."""
+        require(self.tokens, request, OPS_ROLES)
         self.refresh_gauges()
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

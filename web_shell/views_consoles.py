@@ -2,9 +2,9 @@
 (``/ops``) and its configuration report (``GET /ops/config``).
 
 The pages are shells: their scripts fetch everything through the same contract as any other
-client (the ``/moderation`` Socket.IO namespace and ``/api/v1/moderation``; ``/readyz`` and
-``/metrics`` with the operator's bearer token). Only the configuration report is served here,
-because no other endpoint shows it.
+client (the ``/moderation`` Socket.IO namespace and ``/api/v1/moderation``; ``/readyz``,
+``/metrics`` and ``/api/v1/rooms`` with the operator's or admin's bearer token). Only the
+configuration report is served here, because no other endpoint shows it.
 """
 
 from __future__ import annotations
@@ -52,9 +52,7 @@ class ConsoleViews:
         who = self.shell.user_with_role(request, OPS_ROLES, "operator console")
         if isinstance(who, web.Response):
             return who
-        return self.shell.page(request, "ops.html", {
-            "user": who, "refresh_s": OPS_REFRESH_S,
-            "has_operator_role": "operator" in who.roles})
+        return self.shell.page(request, "ops.html", {"user": who, "refresh_s": OPS_REFRESH_S})
 
     async def ops_config(self, request: web.Request) -> web.Response:
         """``GET /ops/config``: the config lint of the server's environment and the running

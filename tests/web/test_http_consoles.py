@@ -43,8 +43,7 @@ async def test_consoles_open_only_to_their_roles(shell: LiveServer, http: aiohtt
             assert response.headers["Cache-Control"] == "no-store"
             if role in roles:
                 assert response.status == 200, (path, role)
-                lacks_operator = path == "/ops" and role != "operator"
-                assert ("need the operator role" in html) == lacks_operator
+                assert "need the operator role" not in html  # admins see everything too
             else:
                 assert response.status == 403, (path, role)
                 assert "<h1>Not allowed</h1>" in html and "<script" not in html
@@ -174,3 +173,27 @@ console.log(JSON.stringify([sum(s, "gigvora_connections"),
     done = subprocess.run(["node", "--no-warnings", "--input-type=module", "-e", script],
                           capture_output=True, text=True, timeout=30, check=True)
     assert json.loads(done.stdout) == [3, 2, 'a"b', 0.001, None, False]
+
+
+@pytest.mark.parametrize("roles", ["operator", "admin"])
+async def test_operators_and_admins_read_readiness_detail_and_metrics(
+        shell: LiveServer, http: aiohttp.ClientSession, roles: str) -> None:
+    headers = {"Authorization": f"Bearer {mint('staff', roles=roles)}"}
+    async with http.get(shell.url + "/readyz", headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("application/health+json")
+        assert "moderation:pipeline" in (await response.json(content_type=None))["checks"]
+    async with http.get(shell.url + "/metrics", headers=headers) as response:
+        assert response.status == 200 and "gigvora_connections" in await response.text()
+
+
+@pytest.mark.parametrize("roles", ["member", "agent", "moderator"])
+async def test_other_roles_get_readiness_status_only_and_no_metrics(
+        shell: LiveServer, http: aiohttp.ClientSession, roles: str) -> None:
+    headers = {"Authorization": f"Bearer {mint('someone', roles=roles)}"}
+    async with http.get(shell.url + "/readyz", headers=headers) as response:
+        assert await response.json() == {"status": "pass"}
+    async with http.get(shell.url + "/metrics", headers=headers) as response:
+        assert response.status == 403
+        assert (await response.json())["error"]["message"] == (
+            "this endpoint needs the admin or operator role")

@@ -1,21 +1,23 @@
 // The operator console: readiness detail per dependency (`GET /readyz` with the session's
-// bearer token), queue depths and key metrics (`GET /metrics`), the configuration lint
-// (`GET /ops/config`), refreshed every few seconds until paused.
+// bearer token), queue depths and key metrics (`GET /metrics`), live room telemetry
+// (`GET /api/v1/rooms`, see ops-rooms.js), the configuration lint (`GET /ops/config`),
+// refreshed every few seconds until paused. Operators and admins see all of it.
 
 import { el } from "./dom.js";
+import { loadRooms } from "./ops-rooms.js";
 import { has, histogramQuantile, parseMetrics, sum } from "./prometheus.js";
 import { SessionToken } from "./session-token.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("main");
 const REFRESH_MS = Number(root.dataset.refreshMs) || 5000;
-const OPERATOR = root.dataset.operator === "true";
 
 const ui = {
   updated: $("ops-updated"), pause: $("ops-pause"), refresh: $("ops-refresh"),
   error: $("ops-error"), overall: $("ready-overall"), readyRows: $("ready-rows"),
   queues: $("queues"), metrics: $("metrics"), lint: $("config-lint"),
   problems: $("config-problems"), configRows: $("config-rows"),
+  rooms: { summary: $("rooms-summary"), rows: $("rooms-rows") },
 };
 const tokens = new SessionToken(() => window.location.assign("/login?next=/ops"));
 const state = { paused: false, timer: null, running: false };
@@ -52,7 +54,7 @@ function renderReadiness(body, httpStatus) {
       ? `, up ${Math.round(body.uptimeSeconds)} s` : ""})`));
   if (!body.checks) {
     ui.readyRows.replaceChildren(el("tr", {}, [el("td", {
-      text: "The per-check detail needs the operator role.", attrs: { colspan: "5" } })]));
+      text: "The per-check detail needs the operator or admin role.", attrs: { colspan: "5" } })]));
     return;
   }
   const rows = [];
@@ -134,11 +136,6 @@ async function loadReadiness() {
 }
 
 async function loadMetrics() {
-  if (!OPERATOR) {
-    ui.queues.replaceChildren(...stat("Queues", "need the operator role"));
-    ui.metrics.replaceChildren(...stat("Metrics", "need the operator role"));
-    return;
-  }
   const response = await tokens.fetch("/metrics", { headers: { Accept: "text/plain" } });
   if (!response.ok) throw new Error(`metrics: HTTP ${response.status}`);
   renderMetrics(parseMetrics(await response.text()));
@@ -154,7 +151,7 @@ async function loadConfig() {
 async function refresh({ withConfig = false } = {}) {
   if (state.running) return;
   state.running = true;
-  const jobs = [loadReadiness(), loadMetrics()];
+  const jobs = [loadReadiness(), loadMetrics(), loadRooms(tokens, ui.rooms)];
   if (withConfig) jobs.push(loadConfig());
   const failures = (await Promise.allSettled(jobs)).filter((r) => r.status === "rejected");
   state.running = false;
