@@ -35,6 +35,7 @@ from realtime.plugins import (
     build_plugin_manager,
 )
 from realtime.presence import RedisPresence
+from realtime.presence_feed import PresenceFeed
 from realtime.repair import DeliveryTracker
 from realtime.tasks import TaskOwner, supervise
 from storage import Message, Store, open_store
@@ -57,6 +58,7 @@ TASKS = web.AppKey("tasks", TaskOwner)
 PLUGIN_CTX = web.AppKey("plugin_ctx", PluginContext)
 LOOP_LAG = web.AppKey("loop_lag", list)
 CLUSTER = web.AppKey("cluster", Cluster)
+FEED = web.AppKey("presence_feed", PresenceFeed)
 #: Engine.IO frame ceiling: any frame up to 64 KiB gets an answer (field limits are tighter).
 MAX_FRAME_BYTES = 128 * 1024
 
@@ -177,10 +179,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     owner = TaskOwner("redis")
     owner.spawn(bus.run_publisher(), name="bus-publisher")
     owner.spawn(bus.run_listener(), name="bus-listener")
-    sio = app[SIO]
 
     async def announce(user: dict[str, str], status: str) -> None:
-        await sio.emit("presence", {"user": user, "status": status}, namespace=NS)
+        app[FEED].announce(user, status)
     cluster.presence = RedisPresence(bus.redis, bus.node_id, announce)
     try:
         await wait_subscribed(bus)
@@ -204,9 +205,11 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
         cluster.bus.on_recovered(lambda: _recovered(app))
     app[CHAT] = chat
     app[PLUGIN_CTX].extra["chat"] = chat
+    feed = app[FEED] = PresenceFeed(sio, settings.presence_tick_s, settings.presence_default)
     ChatEvents(app[HUB], chat, cluster.presence, TypingThrottle(settings.typing_throttle_s),
-               app[HOOKS]).register()
+               app[HOOKS], feed).register()
     yield
+    await feed.aclose()
 
 
 def _tracker(app: web.Application, chat: ChatService) -> DeliveryTracker:

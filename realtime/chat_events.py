@@ -14,6 +14,7 @@ from realtime.identity import Principal
 from realtime.limits import TypingThrottle
 from realtime.plugins import HookRunner
 from realtime.presence import Presence, RedisPresence
+from realtime.presence_feed import PresenceFeed
 
 MEMBERS = ("member", "agent", "moderator", "admin", "operator")
 
@@ -22,10 +23,11 @@ class ChatEvents:
     """The handlers of namespace ``/``; each one is short: parse happened in the hub."""
 
     def __init__(self, hub: Hub, chat: ChatService, presence: Presence | RedisPresence,
-                 typing: TypingThrottle, hooks: HookRunner) -> None:
+                 typing: TypingThrottle, hooks: HookRunner, feed: PresenceFeed) -> None:
         self.hub = hub
         self.chat = chat
         self.presence = presence
+        self.feed = feed
         self.typing_throttle = typing
         self.hooks = hooks
         self.sio: socketio.AsyncServer = hub.sio
@@ -50,38 +52,44 @@ class ChatEvents:
         on(NS, "dm:open", self.dm_open, m.DmOpen, MEMBERS, limited=True)
         on(NS, "presence:set", self.presence_set, m.PresenceSet, MEMBERS)
         on(NS, "presence:list", self.presence_list, None, MEMBERS)
+        on(NS, "presence:subscribe", self.presence_subscribe, m.PresenceSubscribe, MEMBERS)
 
     # connection ----------------------------------------------------------------------------
     async def connected(self, sid: str, who: Principal, namespace: str) -> None:
-        """Join the user's own room; announce the user if this is their first tab.
-
-        The announcement runs as a task so it follows the Socket.IO CONNECT packet, which
-        python-socketio sends only after this handler returns."""
+        """Subscribe the socket to presence pushes; announce the user if this is their first
+        tab (the announcement goes out with the feed's next tick, after the CONNECT packet)."""
+        await self.feed.attach(sid)
         if await self.presence.connect(who.sub, who.name, sid):
-            self.hub.tasks.spawn(self._announce(who, "online"), name="presence:online")
+            self._announce(who, "online")
         if self.hooks.has("gigvora_client_connect"):
             await self.hooks.notify("gigvora_client_connect", user=user_dict(who), sid=sid,
                                     namespace=namespace)
 
     async def disconnected(self, sid: str, who: Principal, namespace: str) -> None:
         """Announce the user offline when their last tab closed."""
+        self.feed.detach(sid)
         if await self.presence.disconnect(who.sub, sid):
-            await self._announce(who, "offline")
+            self._announce(who, "offline")
         if self.hooks.has("gigvora_client_disconnect"):
             await self.hooks.notify("gigvora_client_disconnect", user=user_dict(who), sid=sid,
                                     namespace=namespace)
 
-    async def _announce(self, who: Principal, status: str) -> None:
-        await self.sio.emit("presence", {"user": who.public(), "status": status}, namespace=NS)
+    def _announce(self, who: Principal, status: str) -> None:
+        self.feed.announce(who.public(), status)
 
     # events --------------------------------------------------------------------------------
     async def join(self, sid: str, who: Principal, body: m.ChannelJoin) -> Any:
-        """``channel:join``."""
-        return await self.chat.join(sid, who, body)
+        """``channel:join``; the user becomes visible to the channel's presence subscribers."""
+        joined = await self.chat.join(sid, who, body)
+        status = "online" if who.sub in self.feed.seen else await self.presence.status(who.sub)
+        await self.feed.joined(sid, who.public(), status, joined["channel"])
+        return joined
 
     async def leave(self, sid: str, who: Principal, body: m.ChannelRef) -> Any:
         """``channel:leave``."""
-        return await self.chat.leave(sid, who, body)
+        left = await self.chat.leave(sid, who, body)
+        await self.feed.left(sid, body.channel)
+        return left
 
     async def list_channels(self, sid: str, who: Principal, _: Any) -> Any:
         """``channel:list``: the channels the caller may read."""
@@ -130,9 +138,16 @@ class ChatEvents:
         if await self.presence.status(who.sub) == "offline":
             raise AppError("not_found", "not connected")
         if await self.presence.set_status(who.sub, body.status):
-            await self._announce(who, body.status)
+            self._announce(who, body.status)
         return {"status": body.status}
 
     async def presence_list(self, sid: str, who: Principal, _: Any) -> Any:
         """``presence:list``: who is online now."""
         return {"users": await self.presence.online()}
+
+    async def presence_subscribe(self, sid: str, who: Principal,
+                                 body: m.PresenceSubscribe) -> Any:
+        """``presence:subscribe``: which presence pushes this socket gets (see presence_feed)."""
+        channels = [r[3:] for r in self.sio.rooms(sid, namespace=NS) if r.startswith("ch:")]
+        await self.feed.subscribe(sid, body.mode, channels)
+        return {"mode": body.mode}

@@ -95,6 +95,12 @@ class PresenceSet(Payload):
     status: Literal["online", "away"]
 
 
+class PresenceSubscribe(Payload):
+    """``presence:subscribe``: the presence pushes this socket wants."""
+
+    mode: Literal["all", "batch", "channels", "none"]
+
+
 class ChannelCreate(Payload):
     """``POST /api/v1/channels`` (role admin)."""
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "GIGVORA_"
@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     message_rate_per_s: float = Field(5.0, ge=0)
     message_burst: int = Field(20, ge=1)
     typing_throttle_s: float = Field(3.0, ge=0)
+    # presence pushes: one flush per tick; the mode of sockets that did not presence:subscribe
+    presence_tick_s: float = Field(0.25, gt=0, le=10)
+    presence_default: Literal["all", "batch", "channels", "none"] = "all"
     history_limit: int = Field(50, ge=1, le=500)
     max_outbound_bytes: int = Field(1_048_576, ge=16_384)
     max_connections: int = Field(20_000, ge=1)
@@ -79,6 +82,13 @@ class Settings(BaseSettings):
     chatwoot_inbox_id: int | None = None
     chatwoot_webhook_secret: SecretStr | None = None
     chatwoot_hmac_token: SecretStr | None = None
+    # JSON lists/objects, validated by the bridge (docs/chatwoot.md "Routing", "SLA")
+    chatwoot_routing_rules: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    chatwoot_sla_policies: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    chatwoot_business_hours: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
+    chatwoot_sla_webhook_url: str | None = None
+    chatwoot_sla_webhook_secret: SecretStr | None = None
+    chatwoot_sla_tick_s: float = Field(15.0, gt=0)
     rooms_max_publishers: int = Field(6, ge=1, le=64)
     rooms_max_listeners: int = Field(50, ge=0, le=10_000)
     # JSON list of RTCIceServer dicts: [{"urls": ["turn:h"], "username": "u", "credential": "c"}]
@@ -88,6 +98,8 @@ class Settings(BaseSettings):
     rooms_max_audio_kbps: int = Field(64, ge=8, le=512)
     rooms_kick_ban_s: float = Field(600.0, ge=0)
     rooms_telemetry_interval_s: float = Field(2.0, gt=0)
+    rooms_reminder_lead_s: float = Field(600.0, ge=0, le=7 * 86400)
+    rooms_scheduler_interval_s: float = Field(5.0, gt=0, le=300)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
@@ -100,6 +112,15 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("chatwoot_routing_rules", "chatwoot_sla_policies",
+                     "chatwoot_business_hours", mode="before")
+    @classmethod
+    def _parse_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            empty = "{}" if info.field_name == "chatwoot_business_hours" else "[]"
+            value = json.loads(value.strip() or empty)
         return value
 
     @field_validator("rooms_ice_servers", mode="before")

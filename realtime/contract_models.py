@@ -72,6 +72,14 @@ class PresenceOut(Out):
     status: Literal["online", "away", "offline"]
 
 
+class PresenceBatchOut(Out):
+    """``presence:batch``: the presence changes of one tick (``presence:subscribe`` modes
+    ``batch`` and ``channels``; with ``channel`` in the latter)."""
+
+    channel: str | None = None
+    users: list[PresenceOut]
+
+
 class ReadOut(Out):
     """``read``: your read marker moved (sent to all your tabs)."""
 
@@ -259,6 +267,7 @@ EMITTED: tuple[Emitted, ...] = (
     Emitted("/", "message:deleted", MessageOut),
     Emitted("/", "typing", TypingOut),
     Emitted("/", "presence", PresenceOut),
+    Emitted("/", "presence:batch", PresenceBatchOut),
     Emitted("/", "read", ReadOut),
     Emitted("/", "channel:new", ChannelOut),
     Emitted("/", "resync", ResyncOut),

@@ -238,6 +238,36 @@ class FanoutManager(socketio.AsyncManager):
                                         seq, packet))
         return None
 
+    async def emit_many(self, event: str, payloads: list[Any], namespace: str,
+                        room: str) -> None:
+        """Emit ``event`` once per payload to ``room``, in order: every packet is encoded and
+        framed once, and each direct recipient gets all of them as one buffer (one append per
+        recipient, not one per packet). Other nodes get them through the bus one by one."""
+        prefix = b"2" if namespace == "/" else b"2" + namespace.encode() + b","
+        packets = [prefix + orjson.dumps([event, payload]) for payload in payloads]
+        if not packets:
+            return
+        if namespace in self.rooms:
+            blob = b"".join(ws_frame(b"4" + packet) for packet in packets)
+            connections = self.fanout.connections
+            others: list[str] = []
+            direct = 0
+            for _, eio_sid in self.get_participants(namespace, room):
+                conn = connections.get(eio_sid)
+                if conn is None:
+                    others.append(eio_sid)
+                else:
+                    conn.write(blob)
+                    direct += 1
+            if others:  # stock sockets: packet by packet, in order
+                for packet in packets:
+                    await self._send_stock(others, eio_packet.Packet(eio_packet.MESSAGE,
+                                                                     packet.decode()))
+            self._on_delivered(len(packets) * (direct + len(others)))
+        if self.bus is not None:
+            for packet in packets:
+                self.bus.publish(BusMessage(self.bus.node_id, namespace, room, "", 0, packet))
+
     def _is_local_sid(self, room: str | None, namespace: str) -> bool:
         return room is not None and self.eio_sid_from_sid(room, namespace) is not None
 
