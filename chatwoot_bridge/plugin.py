@@ -17,8 +17,11 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from chatwoot_bridge import models as m
+from chatwoot_bridge.analytics import AnalyticsView
 from chatwoot_bridge.client import ChatwootClient, RetryPolicy
+from chatwoot_bridge.rules import SupportRules
 from chatwoot_bridge.service import INBOX_NS, BridgeConfig, SupportBridge
+from chatwoot_bridge.support import SlaWorker, SupportDesk
 from chatwoot_bridge.webhook import DELIVERY_TTL_S, WebhookReceiver
 from chatwoot_bridge.workers import DeliveryWorker, OutboxWorker, QueueTuning, Signal
 from realtime.errors import AppError
@@ -26,6 +29,7 @@ from realtime.health import CheckResult, HealthCheck
 from realtime.hookspecs import hookimpl
 from realtime.identity import Principal
 from storage.chatwoot import ChatwootRecords
+from storage.support import SupportRecords
 
 log = logging.getLogger(__name__)
 MEMBERS = ("member", "agent", "moderator", "admin", "operator")
@@ -53,6 +57,8 @@ class ChatwootBridgePlugin:
         self.outbox_signal = Signal()
         self.delivery_signal = Signal()
         self.webhooks: Counter | None = None
+        self.rules = SupportRules()
+        self.desk: SupportDesk | None = None
 
     # configuration ----------------------------------------------------------------------------
     def _configure(self, settings: Any) -> None:
@@ -62,6 +68,13 @@ class ChatwootBridgePlugin:
         if missing:
             log.error("chatwoot bridge misconfigured; it stays off",
                       extra={"missing": missing})
+            self.state = "misconfigured"
+            return
+        try:
+            self.rules = SupportRules.from_settings(settings)
+        except ValueError as error:
+            log.error("chatwoot routing/SLA settings invalid; the bridge stays off",
+                      extra={"reason": str(error)[:500]})
             self.state = "misconfigured"
             return
         self.state = "starting"
@@ -85,7 +98,9 @@ class ChatwootBridgePlugin:
                                 "outcome", ["outcome"], registry=ctx.metrics)
         receiver = WebhookReceiver(_secret(ctx.settings.chatwoot_webhook_secret),
                                    self._accept, self.delivery_signal.set, self.webhooks)
-        return receiver.routes()
+        analytics = AnalyticsView(ctx.authenticate,
+                                  lambda: self.desk.records if self.desk else None)
+        return receiver.routes() + analytics.routes()
 
     async def _accept(self, delivery_id: str, event: str, raw: bytes) -> bool:
         if self.records is None:
@@ -111,6 +126,10 @@ class ChatwootBridgePlugin:
                               s.max_text_chars)
         self.bridge = SupportBridge(config, self.records, self.client, ctx.emit,
                                     self.outbox_signal.set)
+        self.desk = SupportDesk(self.rules, SupportRecords(ctx.store), self.bridge,
+                                s.chatwoot_sla_webhook_url,
+                                _secret(s.chatwoot_sla_webhook_secret), self.timeout_s)
+        self.bridge.support = self.desk
         self._bind_events(ctx, self.bridge)
         self.state = "ready"
 
@@ -119,15 +138,20 @@ class ChatwootBridgePlugin:
         """Close the HTTP client (the workers were cancelled before)."""
         if self.client is not None:
             await self.client.aclose()
+        if self.desk is not None:
+            await self.desk.aclose()
 
     @hookimpl
     def gigvora_background_workers(self, ctx: Any) -> list[Any]:
-        """The outbound queue and the webhook processor."""
-        if self.bridge is None or self.records is None:
+        """The outbound queue, the webhook processor and the SLA timers."""
+        if self.bridge is None or self.records is None or self.desk is None:
             return []
-        return [OutboxWorker(self.records, self.bridge, self.tuning, self.outbox_signal).run,
+        handlers = {"route": self.desk.route, "sla_webhook": self.desk.send_webhook}
+        return [OutboxWorker(self.records, self.bridge, self.tuning, self.outbox_signal,
+                             handlers).run,
                 DeliveryWorker(self.records, self.bridge, self.tuning,
-                               self.delivery_signal).run]
+                               self.delivery_signal).run,
+                SlaWorker(self.desk, ctx.settings.chatwoot_sla_tick_s).run]
 
     @hookimpl
     def gigvora_health_checks(self, ctx: Any) -> list[HealthCheck]:
@@ -139,7 +163,8 @@ class ChatwootBridgePlugin:
     async def _probe(self) -> CheckResult:
         if self.state == "misconfigured":
             return {"status": "fail", "gvCode": "CHATWOOT_MISCONFIGURED",
-                    "output": "base URL set without token, account or inbox id"}
+                    "output": "base URL set without token, account or inbox id, or invalid "
+                              "routing/SLA settings (see the log)"}
         if self.state == "no_store" or self.client is None or self.records is None:
             return {"status": "fail", "gvCode": "CHATWOOT_NOT_STARTED"}
         stats = await self.records.queue_stats()

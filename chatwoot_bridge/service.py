@@ -79,6 +79,8 @@ class SupportBridge:
         self.client = client
         self.emit = emit
         self.wake_outbox = wake_outbox
+        #: routing and SLA (``chatwoot_bridge.support.SupportDesk``), set by the plugin
+        self.support: Any = None
 
     # members ----------------------------------------------------------------------------------
     def _text(self, text: str) -> str:
@@ -91,6 +93,8 @@ class SupportBridge:
 
     async def member_send(self, who: Principal, body: m.SupportSend) -> dict[str, Any]:
         """``support:send``: stored and queued for Chatwoot; acked with the stored message."""
+        if self.support is not None:
+            await self.support.remember(who)
         mapping = await self.records.contact_for_user(who.sub)
         row = {"id": new_id(), "conversation_id": mapping["conversation_id"] if mapping else None,
                "user_id": who.sub, "message_type": "incoming", "private": False,
@@ -172,7 +176,9 @@ class SupportBridge:
             except ChatwootError as error:
                 raise api_error(error) from None
         rows = await self.records.conversations(status=body.status, limit=body.limit)
-        return {"conversations": [mirror.conversation_view(r) for r in rows]}
+        slas = await self.support.slas([r["id"] for r in rows]) if self.support else {}
+        return {"conversations": [{**mirror.conversation_view(r), "sla": slas.get(r["id"])}
+                                  for r in rows]}
 
     async def agent_messages(self, who: Principal, body: m.InboxMessages) -> dict[str, Any]:
         """``inbox:messages``: a conversation's mirrored messages, private notes included."""
@@ -182,14 +188,25 @@ class SupportBridge:
         return {"messages": [mirror.message_view(r) for r in rows],
                 "has_more": len(rows) == body.limit}
 
-    async def refresh_conversation(self, conversation_id: int) -> dict[str, Any]:
+    async def refresh_conversation(self, conversation_id: int,
+                                   event: str = "conversation_updated") -> dict[str, Any]:
         """Read the conversation back from Chatwoot, store it, announce it; its view."""
         try:
             conv = await self.client.get_conversation(conversation_id)
         except ChatwootError as error:
             raise api_error(error) from None
-        row = await self._store_conversation(conv, "conversation_updated")
-        return mirror.conversation_view(row)
+        row = await self._store_conversation(conv, event)
+        return await self.view(row)
+
+    async def view(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A conversation's ``/inbox`` shape, with its ``sla`` (null: no policy applies)."""
+        sla = await self.support.sla(row["id"]) if self.support is not None else None
+        return {**mirror.conversation_view(row), "sla": sla}
+
+    async def announce_conversation(self, row: dict[str, Any], event: str) -> None:
+        """``inbox:conversation`` to every agent."""
+        await self.emit("inbox:conversation", {**await self.view(row), "event": event},
+                        namespace=INBOX_NS)
 
     # announcements ----------------------------------------------------------------------------
     async def _tell_agents(self, message: dict[str, Any], new: bool) -> None:
@@ -218,9 +235,10 @@ class SupportBridge:
             user_id = await self.records.user_for_contact(int(contact_id))
         row, changed = await self.records.upsert_conversation(
             mirror.conversation_row(conv, user_id))
-        if changed or event == "conversation_created":
-            await self.emit("inbox:conversation", {**mirror.conversation_view(row),
-                                                   "event": event}, namespace=INBOX_NS)
+        if self.support is not None:
+            await self.support.seen(conv, row, event)
+        if changed or event in ("conversation_created", "conversation_routed"):
+            await self.announce_conversation(row, event)
         return row
 
     # webhooks ---------------------------------------------------------------------------------
@@ -242,6 +260,8 @@ class SupportBridge:
             user_id = (await self._store_conversation(conv))["user_id"]
         row = mirror.message_row(payload, user_id)
         stored, _ = await self.records.mirror_message(row, mirror.echo_of(payload))
+        if self.support is not None:
+            await self.support.on_message(stored)
         await self._tell_agents(stored, new=event == "message_created")
         await self._tell_member(stored, updated=event == "message_updated")
 
@@ -289,6 +309,8 @@ class SupportBridge:
         stored = await self.records.message_posted(message["id"], int(posted["id"]),
                                                    conversation_id,
                                                    conv["user_id"] if conv else None)
+        if self.support is not None:
+            await self.support.on_message(stored)
         await self._tell_agents(stored, new=False)
         await self._tell_member(stored)
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +73,15 @@ class OutboxWorker:
     """Posts the durable outbound queue to Chatwoot (see the module docstring)."""
 
     def __init__(self, records: ChatwootRecords, bridge: SupportBridge, tuning: QueueTuning,
-                 signal: Signal) -> None:
+                 signal: Signal,
+                 handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[None]]] | None = None
+                 ) -> None:
         self.records = records
         self.bridge = bridge
         self.tuning = tuning
         self.signal = signal
+        #: other job kinds (``route``, ``sla_webhook``) → ``await handler(payload)``
+        self.handlers = handlers or {}
 
     async def run(self) -> None:
         """Forever: claim due head jobs, deliver them (different conversations concurrently)."""
@@ -115,6 +120,8 @@ class OutboxWorker:
     async def _dispatch(self, job: dict[str, Any]) -> None:
         if job["kind"] == "message":
             await self.bridge.deliver(job["payload"]["message_id"])
+        elif job["kind"] in self.handlers:
+            await self.handlers[job["kind"]](job["payload"])
         else:
             log.error("unknown chatwoot job kind", extra={"kind": job["kind"]})
 

@@ -57,10 +57,10 @@ def bridge_settings(tmp_path: Path, fake: FakeChatwoot, **overrides: Any) -> Any
     return make_settings(tmp_path, **values)
 
 
-async def start_stack(tmp_path: Path, fake: FakeChatwoot) -> Stack:
+async def start_stack(tmp_path: Path, fake: FakeChatwoot, **overrides: Any) -> Stack:
     """Boot a server with a fast-timed bridge and point the fake's webhooks at it."""
     plugin = bridge_plugin.make_plugin(FAST_QUEUE, FAST_RETRY, timeout_s=2.0)
-    live = await start_server(bridge_settings(tmp_path, fake), plugins=[plugin])
+    live = await start_server(bridge_settings(tmp_path, fake, **overrides), plugins=[plugin])
     fake.webhook_url = live.url + PATH
     return Stack(fake, live, plugin)
 

@@ -312,6 +312,28 @@ class FakeChatwoot:
         self.webhook("conversation_created", self.conversation_webhook(conv))
         return web.json_response(self.conversation_api(conv))
 
+    def visitor_conversation(self, name: str, assignee_id: int | None = None,
+                             additional_attributes: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
+        """A conversation started outside Gigvora (another contact of the inbox, perhaps
+        already assigned by a person): stored and announced by ``conversation_created``."""
+        self.next_contact += 1
+        contact = {"id": self.next_contact, "name": name, "identifier": None, "email": None,
+                   "custom_attributes": {}, "additional_attributes": {},
+                   "created_at": int(time.time())}
+        self.contacts[contact["id"]] = contact
+        ci = self._add_contact_inbox(contact["id"], None, False)
+        self.next_conversation += 1
+        now = time.time()
+        conv = {"id": self.next_conversation, "contact_id": contact["id"],
+                "uuid": str(uuid.uuid4()), "contact_inbox_id": ci["id"], "verified": False,
+                "status": "open", "assignee_id": assignee_id, "team_id": None, "labels": [],
+                "additional_attributes": additional_attributes or {},
+                "created_at": int(now), "updated_at": now, "last_activity_at": int(now)}
+        self.conversations[conv["id"]] = conv
+        self.webhook("conversation_created", self.conversation_webhook(conv))
+        return conv
+
     async def show_conversation(self, request: web.Request) -> web.Response:
         """``GET /conversations/{id}``."""
         return web.json_response(self.conversation_api(self._conversation(request)))

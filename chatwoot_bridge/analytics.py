@@ -1,0 +1,124 @@
+"""``GET /api/v1/support/analytics?from=&to=``: support volumes, first-response and resolution
+times (median, p90), SLA breaches, overall, per agent and per team (role ``admin``: the support
+supervisors; docs/chatwoot.md "Analytics").
+
+Conversations count in the range they were opened in; their response and resolution times are
+measured from opening. Breaches count in the range they happened in, for the agent and team
+assigned at that moment. Quantiles are linear interpolations between closest ranks
+(``statistics.quantiles(method="inclusive")``, numpy's default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from realtime.errors import AppError
+from realtime.ops_http import json_response
+from storage.support import KINDS, SupportRecords
+
+PATH = "/api/v1/support/analytics"
+SUPERVISORS = ("admin",)
+MAX_RANGE_S = 366 * 86_400
+DEFAULT_RANGE_S = 7 * 86_400
+
+
+def parse_time(value: str | None, default: float) -> float:
+    """ISO 8601 (``Z`` or an offset; naive means UTC) or epoch seconds; ``invalid`` else."""
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise AppError("invalid", f"not a time: {value[:40]!r} (ISO 8601 or epoch seconds)"
+                       ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def durations(values: list[float]) -> dict[str, Any]:
+    """``{"count", "median_s", "p90_s"}`` (null figures for no values)."""
+    if not values:
+        return {"count": 0, "median_s": None, "p90_s": None}
+    p90 = values[0] if len(values) == 1 else statistics.quantiles(
+        values, n=10, method="inclusive")[8]
+    return {"count": len(values), "median_s": round(statistics.median(values), 3),
+            "p90_s": round(p90, 3)}
+
+
+def _figures(convs: list[dict[str, Any]], breaches: list[dict[str, Any]]) -> dict[str, Any]:
+    first = [c["first_response_at"] - c["opened_at"] for c in convs
+             if c["first_response_at"] is not None]
+    resolution = [c["resolved_at"] - c["opened_at"] for c in convs
+                  if c["resolved_at"] is not None]
+    by_kind = {kind: sum(1 for b in breaches if b["kind"] == kind) for kind in KINDS}
+    return {"conversations": len(convs),
+            "resolved": sum(1 for c in convs if c["resolved_at"] is not None),
+            "first_response": durations(first), "resolution": durations(resolution),
+            "breaches": {"total": len(breaches), **by_kind}}
+
+
+def _grouped(convs: list[dict[str, Any]], breaches: list[dict[str, Any]], key: str
+             ) -> list[dict[str, Any]]:
+    names: dict[Any, str | None] = {}
+    conv_groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    breach_groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for groups, rows in ((conv_groups, convs), (breach_groups, breaches)):
+        for row in rows:
+            groups[row[f"{key}_id"]].append(row)
+            names.setdefault(row[f"{key}_id"], row[f"{key}_name"])
+    ids = sorted(set(conv_groups) | set(breach_groups), key=lambda i: (i is None, i or 0))
+    return [{key: {"id": i, "name": names.get(i)} if i is not None else None,
+             **_figures(conv_groups.get(i, []), breach_groups.get(i, []))} for i in ids]
+
+
+async def report(records: SupportRecords, start: float, end: float) -> dict[str, Any]:
+    """The analytics document for ``[start, end)``."""
+    convs = await records.opened_between(start, end)
+    breaches = await records.breaches_between(start, end)
+    return {"from": _iso(start), "to": _iso(end), **_figures(convs, breaches),
+            "by_agent": _grouped(convs, breaches, "assignee"),
+            "by_team": _grouped(convs, breaches, "team")}
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class AnalyticsView:
+    """The REST endpoint; ``records()`` is the store once the bridge runs (None before)."""
+
+    def __init__(self, authenticate: Any, records: Any) -> None:
+        self.authenticate = authenticate
+        self.records = records
+
+    def routes(self) -> list[web.RouteDef]:
+        """The route table."""
+        return [web.get(PATH, self.get)]
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Authorise, parse the range, report."""
+        who = self.authenticate(request)
+        if not who.has_any(SUPERVISORS):
+            raise AppError("forbidden", "support analytics are for supervisors (role admin)")
+        now = time.time()
+        end = parse_time(request.query.get("to"), now)
+        start = parse_time(request.query.get("from"), end - DEFAULT_RANGE_S)
+        if end <= start:
+            raise AppError("invalid", "from must be before to")
+        if end - start > MAX_RANGE_S:
+            raise AppError("invalid", "the range is at most 366 days")
+        records = self.records()
+        if records is None:
+            raise AppError("unavailable", "the Chatwoot bridge is not running")
+        return json_response(await report(records, start, end))
