@@ -108,7 +108,14 @@ class RedisBus:
     async def run_publisher(self) -> None:
         """Drain the queue: one pipelined round trip per batch, bounded by timeouts."""
         while True:
-            await self._wakeup.wait()
+            if self.publish_error_at is None:
+                await self._wakeup.wait()
+            else:  # failing and idle: probe, so the outage report clears without traffic
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), 1.0)
+                except TimeoutError:
+                    await self._probe()
+                    continue
             self._wakeup.clear()
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), 512))]
@@ -127,6 +134,14 @@ class RedisBus:
                         log.warning("redis publish failed", extra={"why": repr(error)})
                     self.publish_error_at = time.time()
                     await asyncio.sleep(0.5)  # the store-backed repair covers what was lost
+
+    async def _probe(self) -> None:
+        try:
+            async with asyncio.timeout(2.0):
+                await self.redis.ping()
+            self.publish_error_at = None
+        except (RedisError, OSError, TimeoutError):
+            self.publish_error_at = time.time()
 
     # listening -----------------------------------------------------------------------------
     async def run_listener(self) -> None:
