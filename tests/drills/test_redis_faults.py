@@ -30,7 +30,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     redis = RedisProcess(tmp_path).start()
     proxy = FaultProxy(redis.port).start()
     env = {"GIGVORA_REDIS_URL": proxy.url, "GIGVORA_MESSAGE_RATE_PER_S": "0"}
-    nodes = [ServerProcess(tmp_path, **env).start() for _ in range(2)]
+    nodes = [ServerProcess(tmp_path, None, **env).start() for _ in range(2)]
     try:
         await asyncio.gather(*(node.wait_ready() for node in nodes))
         yield Rig(redis, proxy, nodes)
