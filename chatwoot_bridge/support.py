@@ -173,8 +173,8 @@ class SupportDesk:
         if message["private"] or message["conversation_id"] is None:
             return
         state = await self.records.state(int(message["conversation_id"]))
-        if state is None or not state["policy"] or state["resolved_at"] is not None:
-            return
+        if state is None or state["resolved_at"] is not None:
+            return  # (first responses are measured for analytics with or without a policy)
         now = time.time()
         changes: dict[str, Any] = {}
         if message["message_type"] in ("outgoing", "template"):
@@ -184,7 +184,8 @@ class SupportDesk:
                 changes.update(first_response_at=now, first_response_due_at=None)
             if state["next_response_due_at"] is not None:
                 changes["next_response_due_at"] = None
-        elif state["first_response_at"] is not None and state["next_response_due_at"] is None:
+        elif (state["policy"] and state["first_response_at"] is not None
+              and state["next_response_due_at"] is None):
             policy = self.rules.policy_named(state["policy"])
             if policy is not None and policy.next_response_s is not None:
                 changes["next_response_due_at"] = self.rules.due(policy, now,

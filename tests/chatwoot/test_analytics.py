@@ -1,0 +1,101 @@
+"""``GET /api/v1/support/analytics``: volumes, first-response and resolution times (median,
+p90), breaches, per agent and per team, over a range; supervisors (admins) only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import aiohttp
+
+from tests.chatwoot.conftest import Stack
+from tests.chatwoot.test_flow import eventually, settle
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()
+MARCO = {"assignee_id": 21, "assignee_name": "Marco Silva", "team_id": 4,
+         "team_name": "tier-2 support"}
+AIKO = {"assignee_id": 24, "assignee_name": "Aiko Tanaka", "team_id": None, "team_name": None}
+NOBODY = {"assignee_id": None, "assignee_name": None, "team_id": None, "team_name": None}
+
+
+def conversation(cid: int, opened: float, people: dict[str, Any], **times: Any
+                 ) -> dict[str, Any]:
+    return {"conversation_id": cid, "inbox_id": 14, "language": None, "policy": "standard",
+            "opened_at": T0 + opened, "first_response_at": None, "resolved_at": None,
+            "first_response_due_at": None, "next_response_due_at": None,
+            "resolution_due_at": None, **people,
+            **{k: T0 + v for k, v in times.items()}}
+
+
+async def seed(stack: Stack) -> None:
+    assert stack.plugin.desk is not None
+    records = stack.plugin.desk.records
+    rows = [conversation(1, 0, MARCO, first_response_at=60, resolved_at=600,
+                         resolution_due_at=400),
+            conversation(2, 100, MARCO, first_response_at=220, resolved_at=1300),
+            conversation(3, 200, AIKO, first_response_at=230, first_response_due_at=210),
+            conversation(4, 10 * 86_400, NOBODY, first_response_due_at=10 * 86_400 + 5)]
+    for row in rows:
+        assert await records.track(row, route=False)
+    assert await records.record_breaches(T0 + 500, webhook=False) == 2  # c1 and c3
+
+
+async def get(stack: Stack, query: str, roles: str | None = "admin") -> tuple[int, Any]:
+    headers = stack.live.headers("sam", roles) if roles else {}
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{stack.live.url}/api/v1/support/analytics{query}", headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_figures_overall_per_agent_and_per_team(stack: Stack) -> None:
+    await seed(stack)
+    status, doc = await get(stack, "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")
+    assert status == 200, doc
+    assert doc["from"] == "2026-11-01T00:00:00Z" and doc["to"] == "2026-11-02T00:00:00Z"
+    assert doc["conversations"] == 3 and doc["resolved"] == 2  # c4 is outside the range
+    # first responses 60, 120, 30 s; resolutions 600, 1200 s (inclusive quantiles)
+    assert doc["first_response"] == {"count": 3, "median_s": 60.0, "p90_s": 108.0}
+    assert doc["resolution"] == {"count": 2, "median_s": 900.0, "p90_s": 1140.0}
+    assert doc["breaches"] == {"total": 2, "first_response": 1, "next_response": 0,
+                               "resolution": 1}
+    marco, aiko = doc["by_agent"]
+    assert marco["assignee"] == {"id": 21, "name": "Marco Silva"}
+    assert marco["conversations"] == 2 and marco["resolved"] == 2
+    assert marco["first_response"] == {"count": 2, "median_s": 90.0, "p90_s": 114.0}
+    assert marco["resolution"] == {"count": 2, "median_s": 900.0, "p90_s": 1140.0}
+    assert marco["breaches"]["total"] == 1 and marco["breaches"]["resolution"] == 1
+    assert aiko["assignee"] == {"id": 24, "name": "Aiko Tanaka"}
+    assert aiko["first_response"] == {"count": 1, "median_s": 30.0, "p90_s": 30.0}
+    assert aiko["resolution"] == {"count": 0, "median_s": None, "p90_s": None}
+    assert aiko["breaches"]["first_response"] == 1
+    team, no_team = doc["by_team"]
+    assert team["team"] == {"id": 4, "name": "tier-2 support"} and team["conversations"] == 2
+    assert no_team["team"] is None and no_team["conversations"] == 1
+
+    status, later = await get(stack, f"?from={T0 + 9 * 86_400}&to={T0 + 11 * 86_400}")
+    assert status == 200 and later["conversations"] == 1 and later["breaches"]["total"] == 0
+    assert later["first_response"]["count"] == 0 and later["by_agent"][0]["assignee"] is None
+
+
+async def test_live_conversations_count(stack: Stack) -> None:
+    agent, member = await stack.agent(), await stack.member("dmitri")
+    await member.ok("support:send", {"text": "Hi"})
+    conv = await agent.wait_for("inbox:conversation")
+    await eventually(lambda: stack.fake.calls("POST", "/messages"))
+    await agent.ok("inbox:reply", {"conversation_id": conv["id"], "text": "Hello"},
+                   namespace="/inbox")
+    await member.wait_for("support:message")
+    await settle(stack)
+    status, doc = await get(stack, "")  # the last seven days
+    assert status == 200 and doc["conversations"] == 1
+    assert doc["first_response"]["count"] == 1 and doc["first_response"]["median_s"] >= 0
+
+
+async def test_only_supervisors_and_valid_ranges(stack: Stack) -> None:
+    assert (await get(stack, "", roles=None))[0] == 401
+    status, body = await get(stack, "", roles="agent")
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    for query in ("?from=yesterday", "?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z",
+                  "?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"):
+        status, body = await get(stack, query)
+        assert status == 400 and body["error"]["code"] == "invalid", query
