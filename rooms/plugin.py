@@ -1,6 +1,8 @@
 """Voice and video rooms as a built-in plugin: the ``/rooms`` namespace (signalling and
-controls), the telemetry sampler, ``GET /api/v1/rooms`` and ``GET /api/v1/rooms/{room}/telemetry``,
-and a readiness check. Switch it off with ``GIGVORA_PLUGINS_DISABLE=rooms``."""
+controls), the telemetry sampler, the session scheduler, ``GET /api/v1/rooms``,
+``GET /api/v1/rooms/{room}/telemetry``, ``GET/POST /api/v1/rooms/sessions``,
+``DELETE /api/v1/rooms/sessions/{id}``, and a readiness check. Switch it off with
+``GIGVORA_PLUGINS_DISABLE=rooms``."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ from realtime.errors import AppError
 from realtime.health import CheckResult, HealthCheck
 from realtime.hookspecs import hookimpl
 from realtime.identity import Principal
-from realtime.ops_http import json_response
+from realtime.ops_http import json_response, parse, read_json
 from rooms import models as m
 from rooms.media import check_aiortc_internals
 from rooms.service import NS, RoomService, RoomsSettings
+from rooms.sessions import SessionCreate, SessionGate, SessionQuery, Sessions
+from storage.rooms import RoomRecords
+from storage.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 MEMBERS = ("member", "agent", "moderator", "admin", "operator")
@@ -32,11 +37,18 @@ class RoomsPlugin:
         #: Explicit settings (tests, embedding); otherwise read from ``GIGVORA_ROOMS_*``.
         self.settings = settings
         self.service: RoomService | None = None
+        self.sessions: Sessions | None = None
 
     def _service(self) -> RoomService:
         if self.service is None:
             raise AppError("unavailable", "rooms are starting")
         return self.service
+
+    def _sessions(self) -> Sessions:
+        if self.sessions is None:
+            raise AppError("unavailable", "scheduled sessions need the embedded store",
+                           reason="no_session_store")
+        return self.sessions
 
     # lifecycle --------------------------------------------------------------------------------
     @hookimpl
@@ -45,7 +57,13 @@ class RoomsPlugin:
         settings = self.settings or RoomsSettings.from_settings(ctx.settings)
         if settings.sfu.forwarding == "passthrough":
             check_aiortc_internals()
-        self.service = RoomService(settings, ctx.emit, ctx.metrics)
+        gate = SessionGate()
+        self.service = RoomService(settings, ctx.emit, ctx.metrics, ctx.audit, gate)
+        if isinstance(ctx.store, SQLiteStore):
+            self.sessions = Sessions(ctx, RoomRecords(ctx.store), gate, self.service.close_room,
+                                     settings.reminder_lead_s, settings.scheduler_interval_s)
+        else:
+            log.warning("scheduled sessions are off: they need the embedded (SQLite) store")
         self._bind_events(ctx, self.service)
 
     @hookimpl
@@ -65,10 +83,14 @@ class RoomsPlugin:
 
     @hookimpl
     def gigvora_background_workers(self) -> list[Callable[[], Awaitable[None]]]:
-        """The telemetry sampler."""
+        """The telemetry sampler and the session scheduler."""
         async def rooms_telemetry() -> None:
             await self._service().telemetry.run()
-        return [rooms_telemetry]
+
+        async def rooms_scheduler() -> None:
+            if self.sessions is not None:
+                await self.sessions.run()
+        return [rooms_telemetry, rooms_scheduler]
 
     @hookimpl
     def gigvora_health_checks(self) -> list[HealthCheck]:
@@ -139,7 +161,31 @@ class RoomViews:
     def routes(self) -> list[web.RouteDef]:
         """The route table."""
         return [web.get("/api/v1/rooms", self.rooms),
+                web.get("/api/v1/rooms/sessions", self.list_sessions),
+                web.post("/api/v1/rooms/sessions", self.schedule),
+                web.delete("/api/v1/rooms/sessions/{session}", self.cancel),
                 web.get("/api/v1/rooms/{room}/telemetry", self.telemetry)]
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        """Scheduled sessions not over yet, in channels the caller reads (members)."""
+        who: Principal = self.ctx.authenticate(request)
+        query = parse(SessionQuery, dict(request.query))
+        sessions = await self.plugin._sessions().listing(who, query)
+        return json_response({"sessions": sessions})
+
+    async def schedule(self, request: web.Request) -> web.Response:
+        """Schedule a session (members host their own; moderators and admins anyone's)."""
+        who: Principal = self.ctx.authenticate(request)
+        body = parse(SessionCreate, await read_json(request))
+        return json_response(await self.plugin._sessions().schedule(who, body), status=201)
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        """Cancel a session (its host or creator, moderators, admins)."""
+        who: Principal = self.ctx.authenticate(request)
+        session_id = request.match_info["session"]
+        if not 1 <= len(session_id) <= 64:
+            raise AppError("not_found", "no such session")
+        return json_response(await self.plugin._sessions().cancel(who, session_id))
 
     async def rooms(self, request: web.Request) -> web.Response:
         """Open rooms with their counts (moderators, admins, operators)."""

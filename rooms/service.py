@@ -18,13 +18,15 @@ from realtime.errors import AppError
 from realtime.identity import Principal
 from realtime.tasks import TaskOwner
 from rooms import models as m
+from rooms.sessions import SessionGate
 from rooms.sfu import Publication, Sfu, SfuSettings, Subscription
-from rooms.state import Departure, Participant, Room, RoomLimits, RoomRegistry
+from rooms.state import STAFF_ROLES, Departure, Participant, Room, RoomLimits, RoomRegistry
 from rooms.telemetry import RoomMetrics, TelemetrySampler
 
 log = logging.getLogger(__name__)
 NS = "/rooms"
 Emit = Callable[..., Awaitable[None]]
+Audit = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,9 @@ class RoomsSettings:
     limits: RoomLimits = field(default_factory=RoomLimits)
     sfu: SfuSettings = field(default_factory=SfuSettings)
     telemetry_interval_s: float = 2.0
+    #: Scheduled sessions: the reminder's lead time before the start, the scheduler's period.
+    reminder_lead_s: float = 600.0
+    scheduler_interval_s: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> RoomsSettings:
@@ -47,16 +52,22 @@ class RoomsSettings:
                    SfuSettings(get("forwarding", "passthrough"), tuple(servers or ()),
                                int(get("max_video_kbps", 1500)),
                                int(get("max_audio_kbps", 64))),
-                   float(get("telemetry_interval_s", 2.0)))
+                   float(get("telemetry_interval_s", 2.0)),
+                   float(get("reminder_lead_s", 600.0)),
+                   float(get("scheduler_interval_s", 5.0)))
 
 
 class RoomService:
     """Rooms of this node: joins, publications, subscriptions and controls."""
 
-    def __init__(self, settings: RoomsSettings, emit: Emit, metrics_registry: Any = None
-                 ) -> None:
+    def __init__(self, settings: RoomsSettings, emit: Emit, metrics_registry: Any = None,
+                 audit: Audit | None = None, gate: SessionGate | None = None) -> None:
         self.settings = settings
         self.emit = emit
+        #: ``ctx.audit``: joins, leaves, publications and controls land in the audit trail.
+        self.audit = audit
+        #: Scheduled sessions' windows (joins of a session room outside it are refused).
+        self.gate = gate or SessionGate()
         self.registry = RoomRegistry(settings.limits)
         self.tasks = TaskOwner("rooms")
         self.publications: dict[str, Publication] = {}
@@ -94,13 +105,17 @@ class RoomService:
         """Admit the caller; the ack lists publishers and ICE servers."""
         async with self._room_lock(body.room):
             try:
-                participant = self.registry.join(body.room, sid, who.sub, who.name, who.roles,
-                                                 body.role)
+                session = self.gate.check(body.room, who.sub, who.has_any(STAFF_ROLES))
+                participant = self.registry.join(
+                    body.room, sid, who.sub, who.name, who.roles, body.role,
+                    host=None if session is None else session.host_id == who.sub)
             except AppError as error:
                 self._count_join(error.details.get("reason", error.code))
                 raise
             self._count_join("ok")
             self.participants[participant.id] = participant
+            self._audit(participant, "room_join", role=participant.role,
+                        session_id=session.id if session else None)
             room = self.registry.room(body.room)
             await self._send(room, "room:joined", {"room": room.id, **participant.public()},
                              exclude=participant.id)
@@ -109,6 +124,26 @@ class RoomService:
                     "publishers": [self._published(p) for p in room.publishers()],
                     "participants": [p.public() for p in room.participants.values()],
                     "ice_servers": list(self.settings.sfu.ice_servers)}
+
+    def _audit(self, actor: Participant, action: str, target: Participant | None = None,
+               reason: str = "", **details: Any) -> None:
+        """An audit entry (written in the background: signalling does not wait for the
+        store). The actor is a user; the target is the room, or a user for controls."""
+        if self.audit is None:
+            return
+        target_type, target_id = ("user", target.user_id) if target else ("room", actor.room)
+        entry = {"room": actor.room, "participant_id": actor.id, **details}
+        if target is not None:
+            entry["target_participant_id"] = target.id
+        self.tasks.spawn(self._write_audit(actor.user_id, action, target_type, target_id,
+                                           reason, entry), name="rooms-audit")
+
+    async def _write_audit(self, *entry: Any) -> None:
+        assert self.audit is not None
+        try:
+            await self.audit(*entry)
+        except Exception:
+            log.exception("room audit entry not written", extra={"action": entry[1]})
 
     def _count_join(self, outcome: str) -> None:
         if self.metrics is not None:
@@ -139,6 +174,8 @@ class RoomService:
         gone = departure.participant
         self.participants.pop(gone.id, None)
         self.telemetry.client.pop(gone.id, None)
+        if reason != "kicked":  # a kick is audited as such
+            self._audit(gone, "room_leave", reason=reason)
         await self._close_media_of(gone)
         if departure.room_closed:
             return
@@ -192,6 +229,7 @@ class RoomService:
                 raise
             self.publications[participant.id] = publication
             self._apply_mute(participant)
+            self._audit(participant, "room_publish", kinds=list(publication.kinds))
             await self._send(room, "room:published", {"room": room.id,
                                                       **self._published(participant)},
                              exclude=participant.id)
@@ -272,6 +310,9 @@ class RoomService:
                                               body.muted)
             target = self.registry.room(body.room).get(target_id)
             self._apply_mute(target)
+            if target.id != actor.id:
+                self._audit(actor, "room_mute" if body.muted else "room_unmute", target,
+                            kinds=list(body.kinds), changed=changed)
             event = {"room": body.room, "participant_id": target.id, "kinds": list(body.kinds),
                      "muted": body.muted, "by": actor.id,
                      "state": sorted(k for k in ("audio", "video") if target.muted(k)),
@@ -291,6 +332,8 @@ class RoomService:
             await self._depart(departure, "kicked", by=actor.id)
             if self.metrics is not None:
                 self.metrics.kicks.inc()
+            self._audit(actor, "room_kick", gone, body.reason,
+                        ban_s=self.settings.limits.kick_ban_s)
             log.info("participant kicked", extra={"room": body.room, "participant": gone.id,
                                                   "by": actor.id})
             return {"participant_id": gone.id}
@@ -299,7 +342,9 @@ class RoomService:
         """Lock or unlock the room (hosts, moderators)."""
         async with self._room_lock(body.room):
             actor = self.registry.member(body.room, sid)
-            self.registry.set_locked(body.room, actor, body.locked)
+            changed = self.registry.set_locked(body.room, actor, body.locked)
+            if changed:
+                self._audit(actor, "room_lock" if body.locked else "room_unlock")
             event = {"room": body.room, "locked": body.locked, "by": actor.id}
             await self._send(self.registry.room(body.room), "room:locked", event)
             return event
@@ -310,6 +355,27 @@ class RoomService:
         return {"accepted": self.telemetry.client_report(participant.id, body.reports)}
 
     # lifecycle ---------------------------------------------------------------------------------
+    async def close_room(self, room_id: str, reason: str, details: dict[str, Any]) -> int:
+        """Close a room (a session ended or was cancelled): everyone hears ``room:closed``,
+        every connection closes. Returns how many participants were removed."""
+        async with self._room_lock(room_id):
+            room = self.registry.rooms.get(room_id)
+            if room is None:
+                return 0
+            gone = list(room.participants.values())
+            for participant in gone:
+                await self.emit("room:closed", {"room": room_id, "reason": reason, **details},
+                                to=participant.sid, namespace=NS)
+            for participant in gone:
+                self.registry.leave(room_id, participant.id)
+                self.participants.pop(participant.id, None)
+                self.telemetry.client.pop(participant.id, None)
+                self._audit(participant, "room_leave", reason=reason)
+                await self._close_media_of(participant)
+            log.info("room closed", extra={"room": room_id, "reason": reason,
+                                           "participants": len(gone)})
+            return len(gone)
+
     async def close(self) -> None:
         """Shutdown: close every connection and task."""
         for sub in list(self.subscriptions.values()):

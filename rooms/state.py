@@ -165,15 +165,19 @@ class RoomRegistry:
 
     # joining -----------------------------------------------------------------------------------
     def join(self, room_id: str, sid: str, user_id: str, name: str, roles: Iterable[str],
-             want: Role = "publisher") -> Participant:
+             want: Role = "publisher", host: bool | None = None) -> Participant:
         """Admit a socket to a room (creating it), or refuse: ``forbidden`` (locked, kicked,
-        already joined) or ``unavailable`` with reason ``room_full``."""
+        already joined) or ``unavailable`` with reason ``room_full``. ``host`` (a scheduled
+        session's room) says whether this user hosts; ``None`` (ad-hoc room): the first joiner
+        hosts."""
         staff = not STAFF_ROLES.isdisjoint(roles)
         room = self.rooms.get(room_id) or Room(room_id, self.limits, self._clock())
         self._admit(room, sid, user_id, staff)
         role: Role = "host" if staff or (not room.hosts() and want != "listener") else want
         if not room.participants:
             role = "host"  # the first joiner hosts, even one who asked to listen
+        if host is not None:
+            role = "host" if staff or host else want
         self._check_capacity(room, role)
         participant = Participant(id="p_" + secrets.token_urlsafe(9), room=room_id, sid=sid,
                                   user_id=user_id, name=name, role=role, staff=staff,

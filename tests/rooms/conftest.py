@@ -78,6 +78,14 @@ class Rooms:
         self.live = live
         self.plugin = plugin
         self.members: list[Member] = []
+        self.stopped = False
+
+    async def stop(self) -> None:
+        """Stop the server now (a restart test starts another on the same data)."""
+        for member in self.members:
+            await member.close()
+        await self.live.stop()
+        self.stopped = True
 
     @property
     def service(self) -> RoomService:
@@ -101,9 +109,10 @@ async def start_rooms(tmp_path: Path) -> AsyncIterator[StartRooms]:
     started: list[Rooms] = []
 
     async def start(forwarding: str = "passthrough", telemetry_interval_s: float = 1.0,
+                    reminder_lead_s: float = 600.0, scheduler_interval_s: float = 0.1,
                     **limits: Any) -> Rooms:
         settings = RoomsSettings(RoomLimits(**limits), SfuSettings(forwarding=forwarding),  # type: ignore[arg-type]
-                                 telemetry_interval_s)
+                                 telemetry_interval_s, reminder_lead_s, scheduler_interval_s)
         plugin = rooms.plugin.make_plugin(settings)
         # "rooms" is disabled as a built-in so the explicit instance is the only one
         core = make_settings(tmp_path, moderation_ml="off",
@@ -113,7 +122,7 @@ async def start_rooms(tmp_path: Path) -> AsyncIterator[StartRooms]:
         return started[-1]
 
     yield start
-    for room in started:
+    for room in [r for r in started if not r.stopped]:
         for member in room.members:
             await member.close()
         await room.live.stop()
