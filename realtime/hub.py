@@ -23,6 +23,7 @@ from realtime.identity import Principal, TokenService
 from realtime.limits import LocalLimiter, RedisLimiter
 from realtime.observability import Metrics, correlation_id, new_correlation_id
 from realtime.tasks import TaskOwner
+from storage.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 _MISSING: Any = object()
@@ -156,6 +157,11 @@ class Hub:
             if error.code == "unauthorized":
                 self._disconnect_later(sid, namespace)
             return fail(error)
+        except StoreUnavailable as error:  # e.g. the disk is full: a refusal, not a crash
+            outcome = "unavailable"
+            log.warning("store refused a write", extra={"event": spec.name, "why": str(error)})
+            return fail(AppError("unavailable", "the store cannot take writes right now; "
+                                 "nothing was changed, retry later"))
         except Exception:
             outcome = "internal"
             log.exception("event handler failed", extra={"sid": sid, "event": spec.name})

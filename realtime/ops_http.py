@@ -17,6 +17,7 @@ from realtime.errors import AppError
 from realtime.hub import validation_error
 from realtime.identity import Principal, TokenService, bearer_token
 from realtime.observability import Metrics, correlation_id, new_correlation_id
+from storage.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,6 +84,11 @@ def make_middlewares(metrics: Metrics) -> list[Any]:
             code = {404: "not_found", 405: "invalid", 413: "too_large"}.get(http.status,
                                                                             "invalid")
             return error_response(AppError(code, http.reason))
+        except StoreUnavailable as error:  # e.g. the disk is full
+            status = 503
+            log.warning("store refused a request", extra={"path": request.path,
+                                                           "why": str(error)})
+            return error_response(AppError("unavailable", "the store is unavailable; retry later"))
         except Exception:
             log.exception("request failed", extra={"path": request.path})
             return error_response(AppError("internal", "internal error"))
