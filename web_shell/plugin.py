@@ -16,6 +16,7 @@ from web_shell.shell import Shell
 from web_shell.views_auth import AuthViews
 from web_shell.views_consoles import ConsoleViews
 from web_shell.views_pages import PageViews
+from web_shell.views_rooms import RoomPageViews
 
 
 @hookimpl
@@ -26,4 +27,5 @@ def gigvora_http_routes(ctx: PluginContext) -> list[web.RouteDef]:
     static = StaticFiles()
     return [*PageViews(shell).routes(), *AuthViews(shell).routes(),
             *ConsoleViews(shell).routes(),
+            *RoomPageViews(shell).routes(),
             web.get(STATIC_PREFIX + "{path:.+}", static.handle)]

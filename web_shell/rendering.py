@@ -39,6 +39,7 @@ OPS_ROLES = frozenset({"operator", "admin"})
 #: The pages built so far, in header order.
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "Community"),
+    NavItem("/rooms", "Live rooms"),
     NavItem("/moderation", "Moderation", MODERATION_ROLES),
     NavItem("/ops", "Operations", OPS_ROLES),
 )

@@ -1,0 +1,474 @@
+// The live room page: joins the room over the `/rooms` namespace, previews and publishes the
+// camera and microphone, subscribes to every publisher (those already live when we join, and
+// each new one), mute/unmute, leave; hosts and moderators mute others, kick and lock; the
+// connection quality comes from getStats() and, for hosts and staff, the room's telemetry.
+
+import { Connection } from "./connection.js";
+import { RoomView, mutedText } from "./room-view.js";
+import { answerSubscription, connectionFigures, describeFigures, publishStream,
+  qualityOf } from "./room-rtc.js";
+import { SessionToken } from "./session-token.js";
+
+const $ = (id) => document.getElementById(id);
+const root = $("main");
+const ROOM = root.dataset.room;
+const STAFF = root.dataset.staff === "true";
+const OBSERVER = root.dataset.observer === "true";
+const STATS_MS = 2000;
+const TELEMETRY_MS = 4000;
+// Events a browser may report its getStats() figures with (the first the server knows wins).
+const STATS_EVENTS = ["room:stats", "rtc:stats"];
+
+const ui = {
+  status: $("room-status"), error: $("room-error"), preview: $("preview-button"),
+  publish: $("publish-button"), mute: $("mute-button"), camera: $("camera-button"),
+  lock: $("lock-button"), leave: $("leave-button"), rejoin: $("rejoin-button"),
+  quality: $("quality"), qualityText: $("quality-text"),
+};
+
+const state = {
+  joined: false, selfId: null, role: null, locked: false, iceServers: [],
+  participants: new Map(), // participant id -> public participant
+  subs: new Map(), // publisher id -> {pc, id, generation}
+  generation: 0, pub: null, stream: null, wantPublish: false, leftOnPurpose: false,
+  kicked: false, statsEvents: [...STATS_EVENTS], quality: new Map(), telemetryOff: false,
+};
+
+const view = new RoomView({ onMute: muteOther, onKick: kick });
+const tokens = new SessionToken(signedOut);
+const conn = new Connection({
+  onOnline: () => { if (!state.leftOnPurpose && !state.kicked) enter(); },
+  onOffline: () => offline(),
+  onSignedOut: signedOut,
+}, { namespace: "/rooms" });
+
+function signedOut() {
+  window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+}
+
+// helpers --------------------------------------------------------------------------------------
+
+const moderates = () => state.role === "host" || STAFF;
+const me = () => state.participants.get(state.selfId);
+const nameOf = (id) => state.participants.get(id)?.user.name || "Someone";
+
+function say(text) {
+  ui.status.textContent = text;
+}
+
+function fail(text) {
+  if (ui.error.textContent !== text) ui.error.textContent = text; // the alert speaks on change
+}
+
+function errorText(error) {
+  const reason = error?.reason;
+  if (reason === "kicked") {
+    const minutes = Math.ceil((error.retry_after_ms || 0) / 60000);
+    return `You were removed from this room; you may rejoin in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+  }
+  if (reason === "room_locked") return "This room is locked: new people cannot join right now.";
+  if (reason === "room_full") return `This room is full (${error.limit} ${error.slot} places).`;
+  if (reason === "host_muted") return "A host muted you: only a host can unmute you.";
+  if (reason === "listener") return "You joined as a listener: listeners cannot publish.";
+  return error?.message || "Something went wrong. Try again.";
+}
+
+/** Emit and return the ack's data; throw an Error with a readable message otherwise. */
+async function call(event, payload) {
+  const ack = await conn.call(event, payload);
+  if (!ack?.ok) {
+    const error = new Error(errorText(ack?.error));
+    error.code = ack?.error?.code;
+    error.detail = ack?.error || {};
+    throw error;
+  }
+  return ack.data;
+}
+
+function refreshControls() {
+  const self = me();
+  const muted = self?.muted || [];
+  const canPublish = state.joined && state.role !== "listener";
+  ui.publish.disabled = !canPublish || !!state.pub;
+  ui.preview.disabled = !!state.pub; // the preview is the live picture while publishing
+  ui.publish.textContent = state.pub ? "Publishing" : "Publish";
+  ui.mute.disabled = !state.joined;
+  ui.mute.textContent = muted.includes("audio") ? "Unmute" : "Mute";
+  ui.camera.disabled = !state.joined;
+  ui.camera.textContent = muted.includes("video") ? "Turn camera on" : "Turn camera off";
+  ui.leave.disabled = !state.joined;
+  ui.lock.hidden = !(state.joined && moderates());
+  ui.lock.textContent = state.locked ? "Unlock room" : "Lock room";
+  ui.rejoin.hidden = state.joined || !(state.leftOnPurpose || state.kicked);
+  if (state.stream) {
+    for (const track of state.stream.getTracks()) track.enabled = !muted.includes(track.kind);
+  }
+  view.setSelfState([state.pub ? "live" : "preview", mutedText(muted)].filter(Boolean).join(" · "));
+  renderPeople();
+}
+
+function renderPeople() {
+  view.renderParticipants([...state.participants.values()],
+    { selfId: state.selfId, moderates: state.joined && moderates(), quality: state.quality });
+}
+
+// joining and leaving --------------------------------------------------------------------------
+
+async function enter(role = "publisher") {
+  say("Joining…");
+  let data;
+  try {
+    data = await call("room:join", { room: ROOM, role });
+  } catch (error) {
+    if (role === "publisher" && error.detail?.reason === "room_full"
+        && error.detail.slot === "publisher") {
+      view.announce("The publisher places are taken: joining as a listener.");
+      return enter("listener");
+    }
+    say("Not in the room.");
+    fail(error.message);
+    refreshControls();
+    ui.rejoin.hidden = false;
+    return;
+  }
+  fail("");
+  Object.assign(state, { joined: true, selfId: data.participant_id, role: data.role,
+    locked: data.locked, iceServers: data.ice_servers, leftOnPurpose: false, kicked: false });
+  state.participants = new Map(data.participants.map((p) => [p.participant_id, p]));
+  say(`You are in the room as ${data.role === "host" ? "its host"
+    : data.role === "listener" ? "a listener (receive only)" : "a participant"}.`);
+  view.announce(`You joined ${ROOM}.`);
+  refreshControls();
+  for (const publisher of data.publishers) {
+    if (publisher.participant_id !== state.selfId) subscribe(publisher.participant_id);
+  }
+  if (state.wantPublish && state.role !== "listener") publish();
+}
+
+/** Close every connection of this visit (the local camera stays on unless `stopMedia`). */
+function teardown({ stopMedia = false } = {}) {
+  for (const sub of state.subs.values()) sub.pc?.close();
+  state.subs.clear();
+  state.generation += 1;
+  state.pub?.close();
+  state.pub = null;
+  view.clearRemotes();
+  state.joined = false;
+  state.quality.clear();
+  if (stopMedia && state.stream) {
+    for (const track of state.stream.getTracks()) track.stop();
+    state.stream = null;
+    view.showPreview(null);
+    ui.preview.textContent = "Preview camera";
+  }
+  refreshControls();
+}
+
+function offline() {
+  if (!state.joined) return;
+  teardown();
+  say("Connection lost: reconnecting…");
+}
+
+async function leave() {
+  try {
+    await call("room:leave", { room: ROOM });
+  } catch (error) {
+    fail(error.message);
+  }
+  state.leftOnPurpose = true;
+  state.wantPublish = false;
+  teardown({ stopMedia: true });
+  state.participants.clear();
+  renderPeople();
+  say("You left the room.");
+  view.announce(`You left ${ROOM}.`);
+  ui.rejoin.focus();
+}
+
+// media ----------------------------------------------------------------------------------------
+
+async function camera() {
+  if (!state.stream) {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
+    view.showPreview(state.stream);
+    ui.preview.textContent = "Stop preview";
+    refreshControls();
+  }
+  return state.stream;
+}
+
+async function togglePreview() {
+  if (state.stream && !state.pub) {
+    for (const track of state.stream.getTracks()) track.stop();
+    state.stream = null;
+    view.showPreview(null);
+    ui.preview.textContent = "Preview camera";
+    return;
+  }
+  try {
+    await camera();
+    fail("");
+  } catch (error) {
+    fail(`Camera or microphone unavailable: ${error.message}`);
+  }
+}
+
+async function publish() {
+  state.wantPublish = true;
+  try {
+    const stream = await camera();
+    state.pub?.close();
+    state.pub = null;
+    const pc = await publishStream(stream, state.iceServers,
+      (offer) => call("rtc:publish", { room: ROOM, ...offer }));
+    if (!state.joined) { pc.close(); return; }
+    state.pub = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" && state.pub === pc && state.joined) {
+        say("Your connection failed: publishing again…");
+        publish(); // aiortc has no ICE restart: a new connection
+      }
+    });
+    fail("");
+    say("You are live: everyone in the room sees and hears you.");
+    view.announce("You started publishing.");
+  } catch (error) {
+    state.wantPublish = false;
+    fail(error.message.startsWith("Permission") || error.name === "NotAllowedError"
+      ? "The browser did not allow the camera or microphone." : error.message);
+  }
+  refreshControls();
+}
+
+async function subscribe(publisherId) {
+  state.subs.get(publisherId)?.pc?.close();
+  const generation = ++state.generation;
+  const entry = { pc: null, id: null, generation };
+  state.subs.set(publisherId, entry);
+  const current = () => state.subs.get(publisherId) === entry;
+  try {
+    const offer = await call("rtc:subscribe", { room: ROOM, publisher: publisherId });
+    if (!current()) return;
+    entry.id = offer.subscription_id;
+    entry.pc = await answerSubscription(offer, state.iceServers, (stream) => {
+      const publisher = state.participants.get(publisherId);
+      if (current() && publisher) view.showRemote(publisher, stream);
+    }, (answer) => call("rtc:answer", { subscription_id: offer.subscription_id, ...answer }));
+    if (!current()) { entry.pc.close(); return; }
+    entry.pc.addEventListener("connectionstatechange", () => {
+      if (entry.pc.connectionState === "failed" && current()) subscribe(publisherId);
+    });
+  } catch (error) {
+    if (current()) {
+      state.subs.delete(publisherId);
+      fail(`Could not receive ${nameOf(publisherId)}: ${error.message}`);
+    }
+  }
+}
+
+function unsubscribe(publisherId) {
+  const entry = state.subs.get(publisherId);
+  state.subs.delete(publisherId);
+  entry?.pc?.close();
+  if (entry?.id) call("rtc:unsubscribe", { subscription_id: entry.id }).catch(() => {});
+  view.removeRemote(publisherId);
+}
+
+// controls -------------------------------------------------------------------------------------
+
+async function muteSelf(kind) {
+  const muted = !(me()?.muted || []).includes(kind);
+  try {
+    await call("room:mute", { room: ROOM, muted, kinds: [kind] }); // room:muted updates us
+    fail("");
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+async function muteOther(participant, muted) {
+  try {
+    await call("room:mute", { room: ROOM, muted, kinds: ["audio"],
+      participant_id: participant.participant_id });
+    fail("");
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+async function kick(participant) {
+  try {
+    await call("room:kick", { room: ROOM, participant_id: participant.participant_id });
+    fail("");
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+async function toggleLock() {
+  try {
+    await call("room:lock", { room: ROOM, locked: !state.locked });
+    fail("");
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+// server events --------------------------------------------------------------------------------
+
+conn.on("room:joined", (p) => {
+  state.participants.set(p.participant_id, p);
+  view.announce(`${p.user.name} joined.`);
+  renderPeople();
+});
+
+conn.on("room:left", (e) => {
+  const name = nameOf(e.participant_id);
+  unsubscribe(e.participant_id);
+  state.participants.delete(e.participant_id);
+  state.quality.delete(e.participant_id);
+  view.announce(e.reason === "kicked" ? `${name} was removed by ${nameOf(e.by)}.`
+    : e.reason === "disconnected" ? `${name} lost their connection.` : `${name} left.`);
+  renderPeople();
+});
+
+conn.on("room:published", (e) => {
+  const p = state.participants.get(e.participant_id);
+  if (p) Object.assign(p, { kinds: e.kinds, muted: e.muted });
+  if (e.participant_id === state.selfId) return refreshControls();
+  view.announce(`${nameOf(e.participant_id)} is live.`);
+  subscribe(e.participant_id);
+  renderPeople();
+});
+
+conn.on("room:unpublished", (e) => {
+  const p = state.participants.get(e.participant_id);
+  if (p) p.kinds = [];
+  if (e.participant_id !== state.selfId) unsubscribe(e.participant_id);
+  renderPeople();
+});
+
+conn.on("rtc:subscription_closed", (e) => {
+  for (const [publisherId, entry] of state.subs) {
+    if (entry.id === e.subscription_id) unsubscribe(publisherId);
+  }
+});
+
+conn.on("room:muted", (e) => {
+  const p = state.participants.get(e.participant_id);
+  if (!p) return;
+  Object.assign(p, { muted: e.state, host_muted: e.host_muted });
+  view.updateTileState(p);
+  if (e.participant_id === state.selfId && e.by !== state.selfId) {
+    view.announce(`${nameOf(e.by)} ${e.muted ? "muted" : "unmuted"} your ${mutedKinds(e.kinds)}.`);
+  } else if (e.by !== e.participant_id) {
+    view.announce(`${nameOf(e.by)} ${e.muted ? "muted" : "unmuted"} ${p.user.name}.`);
+  }
+  refreshControls();
+});
+
+conn.on("room:kicked", (e) => {
+  state.kicked = true;
+  state.wantPublish = false;
+  teardown({ stopMedia: true });
+  state.participants.clear();
+  renderPeople();
+  say("You are no longer in the room.");
+  fail(`You were removed from this room by a host${e.reason ? `. Reason: ${e.reason}` : "."}`);
+});
+
+conn.on("room:host", (e) => {
+  const p = state.participants.get(e.participant_id);
+  if (p) p.role = "host";
+  if (e.participant_id === state.selfId) state.role = "host";
+  view.announce(e.participant_id === state.selfId ? "You are now the host."
+    : `${nameOf(e.participant_id)} is now the host.`);
+  refreshControls();
+});
+
+conn.on("room:locked", (e) => {
+  state.locked = e.locked;
+  view.announce(`${nameOf(e.by)} ${e.locked ? "locked" : "unlocked"} the room.`);
+  refreshControls();
+});
+
+function mutedKinds(kinds) {
+  return kinds.map((k) => (k === "audio" ? "microphone" : "camera")).join(" and ");
+}
+
+// connection quality ---------------------------------------------------------------------------
+
+async function sampleStats() {
+  if (!state.joined) return;
+  const pcs = [state.pub, ...[...state.subs.values()].map((s) => s.pc)].filter(Boolean);
+  if (!pcs.length) return;
+  const figures = await Promise.all(pcs.map((pc) => connectionFigures(pc).catch(() => null)));
+  const reports = [];
+  let rtt;
+  let loss;
+  for (const f of figures.filter(Boolean)) {
+    reports.push(...f.reports);
+    if (f.rtt !== undefined) rtt = Math.max(rtt ?? 0, f.rtt);
+    if (f.loss !== undefined) loss = Math.max(loss ?? 0, f.loss);
+  }
+  const level = qualityOf(rtt, loss);
+  const detail = describeFigures(rtt, loss);
+  ui.quality.dataset.quality = level;
+  ui.qualityText.textContent = level === "unknown" ? "not measured yet"
+    : `${level}${detail ? ` (${detail})` : ""}`;
+  if (!state.telemetryOn) state.quality.set(state.selfId, { level, detail });
+  if (reports.length) reportStats(reports.slice(0, 32));
+}
+
+/** Send our figures with the first stats event the server knows (feature-detected). */
+async function reportStats(reports) {
+  const event = state.statsEvents[0];
+  if (!event || !conn.connected) return;
+  const ack = await conn.call(event, { room: ROOM, reports }).catch(() => null);
+  if (ack && !ack.ok && ack.error?.code === "not_found") state.statsEvents.shift();
+}
+
+async function pollTelemetry() {
+  if (!state.joined || !(moderates() || OBSERVER) || state.telemetryOff) return;
+  try {
+    const doc = await tokens.json("GET", `/api/v1/rooms/${encodeURIComponent(ROOM)}/telemetry`);
+    state.telemetryOn = true;
+    for (const p of doc.participants) {
+      const tracks = [...(p.publish?.tracks || []),
+        ...(p.subscriptions || []).flatMap((s) => s.tracks || [])];
+      const losses = tracks.map((t) => t.packet_loss).filter((v) => typeof v === "number");
+      const rtts = tracks.map((t) => t.rtt_s).filter((v) => typeof v === "number");
+      if (!losses.length && !rtts.length) continue;
+      const rtt = rtts.length ? Math.max(...rtts) : undefined;
+      const loss = losses.length ? Math.max(...losses) : undefined;
+      state.quality.set(p.participant_id, { level: qualityOf(rtt, loss),
+        detail: describeFigures(rtt, loss) });
+    }
+    renderPeople();
+  } catch (error) {
+    if (error.status === 403) state.telemetryOff = !moderates(); // a new host may read it later
+  }
+}
+
+// wiring ---------------------------------------------------------------------------------------
+
+ui.preview.addEventListener("click", togglePreview);
+ui.publish.addEventListener("click", publish);
+ui.mute.addEventListener("click", () => muteSelf("audio"));
+ui.camera.addEventListener("click", () => muteSelf("video"));
+ui.lock.addEventListener("click", toggleLock);
+ui.leave.addEventListener("click", leave);
+ui.rejoin.addEventListener("click", () => {
+  state.leftOnPurpose = false;
+  state.kicked = false;
+  if (conn.connected) enter(); else conn.start();
+});
+window.addEventListener("pagehide", () => {
+  if (state.joined) conn.call("room:leave", { room: ROOM }).catch(() => {});
+});
+setInterval(sampleStats, STATS_MS);
+setInterval(pollTelemetry, TELEMETRY_MS);
+refreshControls();
+conn.start();
