@@ -151,6 +151,22 @@ class RoomLocked(Out):
     by: str
 
 
+class RoomClosed(Out):
+    """``room:closed`` (to every participant): a scheduled session ended or was cancelled."""
+
+    room: str
+    reason: str
+    session_id: str | None = None
+
+
+class RoomSession(Out):
+    """``room:session`` (namespace ``/``, to the linked channel's room): a scheduled live
+    session was ``scheduled``, ``reminder``, ``open``, ``ended`` or ``cancelled``."""
+
+    state: str
+    session: dict[str, Any]
+
+
 class SubscriptionClosed(Out):
     """``rtc:subscription_closed``."""
 
@@ -215,13 +231,38 @@ class InboxMessage(Out):
     created_at: str
 
 
+class InboxSla(Out):
+    """A conversation's SLA state (docs/chatwoot.md "SLA"); due times are ISO 8601 UTC."""
+
+    policy: str
+    first_response_due_at: str | None
+    next_response_due_at: str | None
+    resolution_due_at: str | None
+    breached: list[Literal["first_response", "next_response", "resolution"]]
+
+
 class InboxConversation(Out):
-    """``inbox:conversation``: a conversation changed (``event`` names the Chatwoot event)."""
+    """``inbox:conversation``: a conversation changed (``event`` names the Chatwoot event, or
+    ``conversation_routed`` / ``sla_breached``); ``sla`` is null when no SLA policy applies."""
 
     id: int
     status: str
     member: dict[str, str] | None = None
     event: str | None = None
+    sla: InboxSla | None = None
+
+
+class InboxSlaBreach(Out):
+    """``inbox:sla_breach``: an SLA target was missed (once per breach)."""
+
+    id: str
+    conversation_id: int
+    kind: Literal["first_response", "next_response", "resolution"]
+    policy: str
+    due_at: str
+    breached_at: str
+    assignee: dict[str, Any] | None
+    team: dict[str, Any] | None
 
 
 class InboxTyping(Out):
@@ -286,6 +327,8 @@ EMITTED: tuple[Emitted, ...] = (
     Emitted("/rooms", "room:kicked", RoomKicked, "room:join"),
     Emitted("/rooms", "room:locked", RoomLocked, "room:join"),
     Emitted("/rooms", "rtc:subscription_closed", SubscriptionClosed, "room:join"),
+    Emitted("/rooms", "room:closed", RoomClosed, "room:join"),
+    Emitted("/", "room:session", RoomSession),
     Emitted("/moderation", "moderation:held", Record),
     Emitted("/moderation", "moderation:report", Record),
     Emitted("/moderation", "moderation:appeal", Record),
@@ -294,4 +337,5 @@ EMITTED: tuple[Emitted, ...] = (
     Emitted("/inbox", "inbox:message:updated", InboxMessage),
     Emitted("/inbox", "inbox:conversation", InboxConversation),
     Emitted("/inbox", "inbox:typing", InboxTyping),
+    Emitted("/inbox", "inbox:sla_breach", InboxSlaBreach),
 )

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from realtime import contract_models as out
 from realtime.app import STORE
 from realtime.errors import AppError
 from rooms.sessions import ENDED_GRACE_S, SessionGate, Window
@@ -132,6 +133,7 @@ async def test_join_window_host_early_and_room_closes_at_the_end(start_rooms: St
     assert (await bob.join("now"))["role"] == "publisher"  # first in, but not the host
     closed = await bob.client.wait_for("room:closed", timeout=15)
     assert closed == {"room": "now", "reason": "session_ended", "session_id": now["id"]}
+    out.RoomClosed.model_validate(closed, strict=True)
     assert "now" not in rooms.service.registry.rooms
     again = await bob.call("room:join", {"room": "now"})
     assert again["error"]["reason"] == "session_ended"
@@ -153,6 +155,9 @@ async def test_reminder_posted_once_across_restarts(start_rooms: StartRooms) -> 
     assert "Office hours" in reminder["text"] and made["room"] in reminder["text"]
     await wait_until(lambda: [e["state"] for e in chat.events["room:session"]]
                      == ["scheduled", "reminder"])
+    for event in chat.events["room:session"]:
+        out.RoomSession.model_validate(event, strict=True)
+        assert event["session"]["id"] == made["id"]
     sessions = rooms.plugin.sessions
     assert sessions is not None
     # the node died after posting but before marking: the next tick posts nothing new
