@@ -2,9 +2,9 @@
 crash), every acked message survives, the server recovers once space is back, and the store is
 intact afterwards (``PRAGMA integrity_check`` and ``gigvora db check``).
 
-As root the data directory is a tiny tmpfs (real ENOSPC; remounted larger to free space);
-otherwise the server runs with a small ``RLIMIT_FSIZE`` (writes fail with EFBIG; raised with
-``prlimit`` to free space)."""
+Two variants: the data directory on a tiny tmpfs (real ENOSPC; remounted larger to free space;
+needs root, skipped otherwise), and the server under a small ``RLIMIT_FSIZE`` (writes fail with
+EFBIG; raised with ``prlimit`` to free space)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ SMALL = 2 * 1024 * 1024
 
 
 class LimitedServer(ServerProcess):
-    """``gigvora serve`` whose files may not grow beyond ``fsize`` bytes (None: no limit)."""
+    """``gigvora serve`` whose files may not grow beyond ``fsize`` bytes (None: no limit); only
+    the soft limit is set, so the test may raise it again."""
 
     fsize: int | None = None
 
@@ -36,7 +37,7 @@ class LimitedServer(ServerProcess):
 
         def apply() -> None:
             if limit is not None:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
         self.proc = subprocess.Popen([sys.executable, "-m", "realtime.cli", "serve"],
                                      env=self.env, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=apply)
@@ -53,12 +54,14 @@ def _mount(path: Path, size: int, remount: bool = False) -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[tuple[Path, bool]]:
-    """A data directory, and whether it is a tiny tmpfs."""
+@pytest.fixture(params=["tmpfs", "fsize"])
+def data_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Path, bool]]:
+    """A data directory, and whether it is a tiny tmpfs (needs root to mount)."""
     path = tmp_path / "data"
     path.mkdir()
-    mounted = os.geteuid() == 0 and _mount(path, SMALL)
+    mounted = request.param == "tmpfs" and os.geteuid() == 0 and _mount(path, SMALL)
+    if request.param == "tmpfs" and not mounted:
+        pytest.skip("mounting a tmpfs needs root; the RLIMIT_FSIZE variant runs instead")
     try:
         yield path, mounted
     finally:
@@ -114,10 +117,11 @@ async def test_disk_full_answers_errors_and_keeps_the_store_intact(
     db = path / "gigvora.db"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    env = {k: v for k, v in server.env.items()}
-    checked = subprocess.run([sys.executable, "-m", "realtime.cli", "db", "check"], env=env,
-                             cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    checker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "realtime.cli", "db", "check", env=server.env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    report, _ = await asyncio.wait_for(checker.communicate(), 60)
+    assert checker.returncode == 0, report.decode()
     restarted = ServerProcess(path, server.port, GIGVORA_PLUGINS_DISABLE="moderation").start()
     try:
         await restarted.wait_ready()
