@@ -17,6 +17,7 @@ from web_shell.views_auth import AuthViews
 from web_shell.views_consoles import ConsoleViews
 from web_shell.views_pages import PageViews
 from web_shell.views_rooms import RoomPageViews
+from web_shell.views_support import SupportViews
 
 
 @hookimpl
@@ -26,6 +27,6 @@ def gigvora_http_routes(ctx: PluginContext) -> list[web.RouteDef]:
     ctx.extra["web_shell"] = shell
     static = StaticFiles()
     return [*PageViews(shell).routes(), *AuthViews(shell).routes(),
-            *ConsoleViews(shell).routes(),
+            *ConsoleViews(shell).routes(), *SupportViews(shell).routes(),
             *RoomPageViews(shell).routes(),
             web.get(STATIC_PREFIX + "{path:.+}", static.handle)]

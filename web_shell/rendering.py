@@ -35,6 +35,8 @@ class NavItem:
 #: Who may open the staff consoles (the header links and the pages check the same sets).
 MODERATION_ROLES = frozenset({"moderator", "admin"})
 OPS_ROLES = frozenset({"operator", "admin"})
+#: Who may open the support inbox (the bridge's ``/inbox`` namespace admits the same).
+INBOX_ROLES = frozenset({"agent", "admin"})
 
 #: The pages built so far, in header order.
 NAV: tuple[NavItem, ...] = (
@@ -42,6 +44,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/rooms", "Live rooms"),
     NavItem("/moderation", "Moderation", MODERATION_ROLES),
     NavItem("/ops", "Operations", OPS_ROLES),
+    NavItem("/inbox", "Inbox", INBOX_ROLES),
 )
 
 
@@ -64,7 +67,8 @@ class Renderer:
         """The rendered ``template`` as a ``text/html`` response with the shell's headers."""
         who: Principal | None = context.get("user")
         base = {"nav": [item for item in NAV if who and item.visible_to(who)],
-                "current_path": request.path, "user": None, "csrf_token": ""}
+                "current_path": request.path, "user": None, "csrf_token": "",
+                "support_bubble": None}
         html = self.env.get_template(template).render({**base, **context})
         response = web.Response(text=html, content_type="text/html", status=status)
         harden(response)

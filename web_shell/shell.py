@@ -11,6 +11,7 @@ from aiohttp import web
 
 from realtime.identity import Principal
 from realtime.plugins import PluginContext
+from web_shell.bubble import bubble_context
 from web_shell.guidelines import ACKS_FILE, POLICY_VERSION, GuidelineAcks
 from web_shell.rendering import Renderer
 from web_shell.security import same_origin
@@ -39,7 +40,9 @@ class Shell:
              *, status: int = 200) -> web.Response:
         """Render ``template`` with the user's CSRF token (setting its nonce cookie if new)."""
         token, fresh_nonce = self.sessions.csrf_token(request)
-        response = self.renderer.page(template, request, {**context, "csrf_token": token},
+        bubble = bubble_context(self.ctx, template, context.get("user"))
+        response = self.renderer.page(template, request, {**context, "csrf_token": token,
+                                                          "support_bubble": bubble},
                                       status=status)
         if fresh_nonce:
             self.sessions.set_csrf_nonce(response, fresh_nonce)

@@ -1,0 +1,224 @@
+"""Support in Debian's chromium against the fake Chatwoot: a member writes from the bubble, an
+agent answers on /inbox and the bubble shows the reply; private notes never reach the member;
+replies missed while offline are filled in; assignment, status and SLA timers on the inbox;
+axe-core and screenshots of both at phone and desktop width; no bubble without the bridge."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from tests.helpers import LiveServer
+from tests.web.pages import DESKTOP, PHONE, Member, axe_violations, open_member, screenshot
+from tests.web.support_stack import SupportStack, support  # noqa: F401 (fixture)
+
+
+def bubble(page: Any) -> Any:
+    """The open support chat (a dialog named "Support")."""
+    return page.get_by_role("dialog", name="Support")
+
+
+async def open_bubble(member: Member) -> Any:
+    """Open the support chat and wait until its history has loaded."""
+    await member.page.get_by_role("button", name="Support").click()
+    dialog = bubble(member.page)
+    await expect(dialog).to_be_visible()
+    await expect(dialog.get_by_role("textbox", name="Message to support")).to_be_focused()
+    return dialog
+
+
+async def write_to_support(member: Member, text: str) -> None:
+    """Send ``text`` from the open bubble and wait for the server's ack."""
+    dialog = bubble(member.page)
+    await dialog.get_by_role("textbox", name="Message to support").fill(text)
+    await dialog.get_by_role("button", name="Send to support").click()
+    await expect(dialog.locator("#support-messages")).to_contain_text(text)
+
+
+async def open_inbox(browser: Any, url: str, viewport: dict[str, int] | None = None, *,
+                     for_axe: bool = False) -> Member:
+    """Grace (agent) signed in, on /inbox with the conversation list loaded."""
+    grace = await open_member(browser, url, "Grace Hopper", viewport, for_axe=for_axe)
+    await grace.page.goto(url + "/inbox")
+    await expect(grace.page.locator("#connection-banner")).to_be_empty()
+    return grace
+
+
+async def open_conversation(agent: Member, contact: str) -> Any:
+    """Open the conversation with ``contact`` from the list; its message log."""
+    conversations = agent.page.get_by_role("region", name="Conversations")
+    await conversations.get_by_role("button", name=contact).click()
+    await expect(agent.page.get_by_role("heading", level=2, name=contact)).to_be_visible()
+    return agent.page.locator("#conversation-log")
+
+
+async def agent_writes(agent: Member, text: str, *, note: bool = False) -> None:
+    """Reply (or add a private note) in the open conversation."""
+    await agent.page.get_by_role("textbox", name="Reply", exact=True).fill(text)
+    name = "Add private note" if note else "Send reply"
+    await agent.page.get_by_role("button", name=name).click()
+    await expect(agent.page.locator("#conversation-messages")).to_contain_text(text)
+
+
+async def test_member_writes_agent_replies_note_stays_private(support: SupportStack,  # noqa: F811
+                                                             browser: Any) -> None:
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    dialog = await open_bubble(ada)
+    await write_to_support(ada, "My invoice shows the wrong VAT number.")
+
+    grace = await open_inbox(browser, support.url)
+    log = await open_conversation(grace, "Ada Lovelace")
+    await expect(log).to_contain_text("My invoice shows the wrong VAT number.")
+    await agent_writes(grace, "Member says VAT id changed in March.", note=True)
+    await expect(log.locator(".msg-private")).to_contain_text("Private note")
+    await agent_writes(grace, "Thanks Ada, I have corrected it. A new invoice is on its way.")
+
+    messages = dialog.locator("#support-messages")
+    await expect(messages).to_contain_text("A new invoice is on its way.")
+    # the note was queued before the reply on the same conversation (order is kept per
+    # conversation), so it has been through Chatwoot and its echo by now: never on the page
+    assert "VAT id changed" not in await ada.page.content()
+    await ada.page.reload()
+    dialog = await open_bubble(ada)
+    await expect(dialog.locator("#support-messages li")).to_have_count(2)
+    assert "VAT id changed" not in await ada.page.content()
+    texts = await dialog.locator("#support-messages .msg-text").all_text_contents()
+    assert texts == ["My invoice shows the wrong VAT number.",
+                     "Thanks Ada, I have corrected it. A new invoice is on its way."]
+    await dialog.get_by_role("button", name="Close support chat").click()
+    await expect(dialog).to_be_hidden()
+    await expect(ada.page.get_by_role("button", name="Support")).to_be_focused()
+    ada.assert_clean()
+    grace.assert_clean()
+
+
+class SocketCut:
+    """Drops a page's Socket.IO connections and refuses new ones until ``clear()``."""
+
+    def __init__(self) -> None:
+        self.cut = False
+        self.routes: list[Any] = []
+
+    async def on_websocket(self, ws: Any) -> None:
+        if self.cut:
+            await ws.close()
+            return
+        ws.connect_to_server()
+        self.routes.append(ws)
+
+    async def on_request(self, route: Any) -> None:
+        await (route.abort() if self.cut else route.continue_())
+
+    async def start(self) -> None:
+        self.cut = True
+        for ws in self.routes:
+            await ws.close()
+        self.routes.clear()
+
+    def clear(self) -> None:
+        self.cut = False
+
+
+async def route_sockets(member: Member) -> SocketCut:
+    """Route the member's sockets through a ``SocketCut`` (the page reloads to apply it)."""
+    cut = SocketCut()
+    await member.context.route_web_socket(re.compile(r"/socket\.io/"), cut.on_websocket)
+    await member.context.route(re.compile(r"/socket\.io/"), cut.on_request)
+    await member.page.reload()
+    await expect(member.page.locator("#connection-banner")).to_be_empty()
+    return cut
+
+
+async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
+        support: SupportStack, browser: Any) -> None:  # noqa: F811
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    await open_bubble(ada)
+    await write_to_support(ada, "Is the live workshop recorded?")
+    grace = await open_inbox(browser, support.url)
+    await open_conversation(grace, "Ada Lovelace")
+
+    await ada.page.keyboard.press("Escape")  # closes the bubble; focus back on its button
+    await expect(bubble(ada.page)).to_be_hidden()
+    toggle = ada.page.get_by_role("button", name="Support")
+    await expect(toggle).to_be_focused()
+
+    cut = await route_sockets(ada)  # reloads: the bubble connects at once (used before)
+    await agent_writes(grace, "Yes, recordings are posted the next day.")
+    await expect(toggle).to_contain_text("1")  # live while closed: counted as unread
+    await cut.start()
+    await expect(ada.page.locator("#support-banner")).to_contain_text("Offline")
+    await agent_writes(grace, "You will find them under Workshops.")
+    cut.clear()
+    await expect(ada.page.locator("#support-banner")).to_be_empty(timeout=20_000)
+    dialog = await open_bubble(ada)
+    texts = dialog.locator("#support-messages .msg-text")
+    await expect(texts).to_have_text(["Is the live workshop recorded?",
+                                      "Yes, recordings are posted the next day.",
+                                      "You will find them under Workshops."])
+    ada.assert_clean()
+
+
+async def test_agent_assigns_resolves_and_sees_sla(support: SupportStack,  # noqa: F811
+                                                  browser: Any) -> None:
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    await open_bubble(ada)
+    await write_to_support(ada, "Can I move my session to Friday?")
+    grace = await open_inbox(browser, support.url)
+    await open_conversation(grace, "Ada Lovelace")
+    page = grace.page
+    facts = page.locator("#conversation-facts")
+    await page.get_by_role("spinbutton", name="Chatwoot agent ID").fill("24")
+    await page.get_by_role("button", name="Assign", exact=True).click()
+    await expect(facts).to_contain_text("Aiko Tanaka (Chatwoot agent 24)")
+    await page.get_by_role("combobox", name="Assignee").select_option(label="Aiko Tanaka")
+    await expect(page.get_by_role("region", name="Conversations")).to_contain_text("Ada Lovelace")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(facts).to_contain_text("Resolved")
+    conversations = page.locator("#conversations")
+    await expect(conversations).not_to_contain_text("Ada Lovelace")  # the list shows Open
+    await page.get_by_role("combobox", name="Status", exact=True).first.select_option("resolved")
+    await expect(conversations).to_contain_text("Ada Lovelace")
+    # no SLA on the payload: nothing shown; a breach event shows the alert and the timer
+    await expect(page.locator("#sla")).to_be_hidden()
+    conv_id = int(str(await conversations.locator("button").first.get_attribute(
+        "data-conversation")))
+    await support.live.app[_sio_key()].emit("inbox:sla_breach", {
+        "conversation_id": conv_id, "metric": "first_response"}, namespace="/inbox")
+    await expect(page.get_by_role("log", name="SLA breaches")).to_contain_text(
+        f"SLA breached: first response on conversation #{conv_id} with Ada Lovelace")
+    await expect(page.locator("#sla")).to_contain_text("First response: breached")
+    grace.assert_clean()
+
+
+def _sio_key() -> Any:
+    from realtime.app import SIO
+    return SIO
+
+
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+async def test_support_pages_pass_axe_and_are_captured(support: SupportStack,  # noqa: F811
+                                                       browser: Any, width: str) -> None:
+    viewport = PHONE if width == "phone" else DESKTOP
+    ada = await open_member(browser, support.url, "Ada Lovelace", viewport, for_axe=True)
+    await open_bubble(ada)
+    await write_to_support(ada, "Hello! How do I change my payout account?")
+    grace = await open_inbox(browser, support.url, viewport, for_axe=True)
+    await open_conversation(grace, "Ada Lovelace")
+    await agent_writes(grace, "Checking the payout rules for your country.", note=True)
+    await agent_writes(grace, "Hi Ada! Settings → Payouts → Change account.")
+    await expect(bubble(ada.page)).to_contain_text("Settings → Payouts")
+    assert await axe_violations(ada.page) == [], "community with the support bubble open"
+    await screenshot(ada.page, f"support-bubble-{viewport['width']}")
+    assert await axe_violations(grace.page) == [], "inbox"
+    await screenshot(grace.page, f"inbox-{viewport['width']}")
+
+
+async def test_no_bubble_without_the_bridge(shell: LiveServer, browser: Any) -> None:
+    ada = await open_member(browser, shell.url, "Ada Lovelace")
+    await expect(ada.page.locator("#message-log")).to_be_visible()
+    await expect(ada.page.get_by_role("button", name="Support")).to_have_count(0)
+    await expect(ada.page.get_by_role("complementary", name="Support")).to_have_count(0)
+    ada.assert_clean()

@@ -1,0 +1,313 @@
+// The agents' support inbox: connects to the `/inbox` namespace, lists conversations after every
+// (re)connection (`inbox:list`), keeps them live (`inbox:conversation`, `inbox:message`,
+// `inbox:message:updated`, `inbox:typing`, `inbox:sla_breach`) and performs the agent's actions
+// (`inbox:reply` for replies and private notes, `inbox:assign`, `inbox:status`). Rendering is in
+// inbox-view.js.
+
+import { Connection } from "./connection.js";
+import { el } from "./dom.js";
+import {
+  contactName, conversationItem, messageItem, renderFacts, renderSla,
+} from "./inbox-view.js";
+
+const $ = (id) => document.getElementById(id);
+const TICK_MS = 30000;  // SLA countdowns refresh this often
+const ui = {
+  banner: $("connection-banner"), status: $("inbox-status"), alerts: $("sla-alerts"),
+  filters: $("inbox-filters"), filterStatus: $("filter-status"), filterAssignee: $("filter-assignee"),
+  sync: $("inbox-sync"), summary: $("conversations-summary"), list: $("conversations"),
+  title: $("conversation-title"), empty: $("conversation-empty"), body: $("conversation-body"),
+  facts: $("conversation-facts"), sla: $("sla"), slaTitle: $("sla-title"), slaTimers: $("sla-timers"),
+  log: $("conversation-log"), older: $("conversation-older"), messages: $("conversation-messages"),
+  note: $("conversation-note"), typing: $("conversation-typing"), replyForm: $("reply-form"),
+  replyText: $("reply-text"), replyStatus: $("reply-status"), assignForm: $("assign-form"),
+  assignAgent: $("assign-agent"), statusForm: $("status-form"), statusSelect: $("status-select"),
+  resolve: $("resolve"), actionStatus: $("action-status"),
+};
+const s = {
+  conversations: new Map(),  // id → conversation
+  unread: new Map(),         // id → new messages since last opened
+  openId: null,
+  messages: new Map(),       // id → message of the open conversation
+  nodes: new Map(),          // id → <li>
+  hasMore: false,
+  typingTimer: null,
+  relistTimer: null,
+};
+
+function say(text) {
+  ui.status.textContent = text;
+  clearTimeout(s.sayTimer);
+  s.sayTimer = setTimeout(() => { ui.status.textContent = ""; }, 10000);
+}
+
+const conn = new Connection({
+  onOnline: () => {
+    ui.banner.textContent = "";
+    loadList();
+    if (s.openId !== null) loadMessages(s.openId);
+  },
+  onOffline: () => {
+    ui.banner.textContent = "You are offline. Reconnecting… The inbox is refreshed once the connection is back.";
+  },
+  onSignedOut: () => window.location.assign("/login?next=/inbox"),
+}, { namespace: "/inbox" });
+
+async function call(event, payload) {
+  try {
+    return await conn.call(event, payload);
+  } catch (error) {
+    return { ok: false, error: { code: "offline", message: "not connected; try again in a moment" } };
+  }
+}
+
+// the list ----------------------------------------------------------------------------------
+function matchesFilters(conv) {
+  const status = ui.filterStatus.value;
+  const assignee = ui.filterAssignee.value;
+  if (status && conv.status !== status) return false;
+  if (assignee === "none") return !conv.assignee;
+  return !assignee || String(conv.assignee?.id) === assignee;
+}
+
+function renderAssigneeOptions() {
+  const known = new Map();
+  for (const conv of s.conversations.values()) {
+    if (conv.assignee) known.set(String(conv.assignee.id), conv.assignee.name || `Agent ${conv.assignee.id}`);
+  }
+  const chosen = ui.filterAssignee.value;
+  const options = [el("option", { text: "Anyone", attrs: { value: "" } }),
+    el("option", { text: "Unassigned", attrs: { value: "none" } }),
+    ...[...known].sort((a, b) => a[1].localeCompare(b[1]))
+      .map(([id, name]) => el("option", { text: name, attrs: { value: id } }))];
+  ui.filterAssignee.replaceChildren(...options);
+  ui.filterAssignee.value = [...ui.filterAssignee.options].some((o) => o.value === chosen) ? chosen : "";
+}
+
+function renderList() {
+  renderAssigneeOptions();
+  const shown = [...s.conversations.values()].filter(matchesFilters)
+    .sort((a, b) => (b.last_activity_at || 0) - (a.last_activity_at || 0) || b.id - a.id);
+  const focused = document.activeElement?.dataset?.conversation;
+  ui.list.replaceChildren(...shown.map((conv) => conversationItem(conv, {
+    current: conv.id === s.openId, unread: s.unread.get(conv.id) || 0 })));
+  if (focused) ui.list.querySelector(`[data-conversation="${CSS.escape(focused)}"]`)?.focus();
+  ui.summary.textContent = shown.length === 1 ? "1 conversation"
+    : `${shown.length || "No"} conversations`;
+}
+
+async function loadList(refresh = false) {
+  const payload = { limit: 200, ...(refresh ? { refresh: true } : {}) };
+  const ack = await call("inbox:list", payload);
+  if (!ack.ok) {
+    say(`Could not load conversations: ${ack.error.message}`);
+    return;
+  }
+  for (const conv of ack.data.conversations) s.conversations.set(conv.id, conv);
+  renderList();
+  if (s.openId !== null && s.conversations.has(s.openId)) renderOpen();
+  if (refresh) say("Synced with Chatwoot.");
+}
+
+function relistSoon() {
+  clearTimeout(s.relistTimer);
+  s.relistTimer = setTimeout(() => loadList(), 300);
+}
+
+// the open conversation ----------------------------------------------------------------------
+function renderOpen() {
+  const conv = s.conversations.get(s.openId);
+  if (!conv) return;
+  ui.title.textContent = `${contactName(conv)} · conversation #${conv.id}`;
+  ui.empty.hidden = true;
+  ui.body.hidden = false;
+  renderFacts(ui.facts, conv);
+  renderSla(ui.sla, ui.slaTimers, ui.slaTitle, conv);
+  ui.statusSelect.value = conv.status;
+  ui.resolve.disabled = conv.status === "resolved";
+}
+
+function upsertMessage(message) {
+  if (message.conversation_id !== s.openId) return;
+  s.messages.set(message.id, message);
+  const node = messageItem(message);
+  const old = s.nodes.get(message.id);
+  s.nodes.set(message.id, node);
+  if (old) {
+    old.replaceWith(node);
+    return;
+  }
+  const next = [...s.messages.values()]
+    .filter((m) => m.seq > message.seq && s.nodes.get(m.id)?.isConnected)
+    .sort((a, b) => a.seq - b.seq)[0];
+  if (next) ui.messages.insertBefore(node, s.nodes.get(next.id));
+  else ui.messages.append(node);
+  ui.note.textContent = "";
+}
+
+async function loadMessages(id, beforeSeq) {
+  const payload = { conversation_id: id, limit: 50,
+    ...(beforeSeq === undefined ? {} : { before_seq: beforeSeq }) };
+  const ack = await call("inbox:messages", payload);
+  if (id !== s.openId) return;
+  if (!ack.ok) {
+    ui.note.textContent = `Could not load messages: ${ack.error.message}`;
+    return;
+  }
+  for (const message of ack.data.messages) upsertMessage(message);
+  if (beforeSeq !== undefined || !s.loaded) s.hasMore = ack.data.has_more;
+  s.loaded = true;
+  ui.older.hidden = !s.hasMore;
+  ui.note.textContent = s.messages.size ? "" : "No messages yet.";
+  if (beforeSeq === undefined) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function openConversation(id) {
+  if (s.openId !== id) {
+    s.openId = id;
+    s.messages.clear();
+    s.nodes.clear();
+    s.loaded = false;
+    ui.messages.replaceChildren();
+    ui.typing.textContent = "";
+    ui.replyStatus.textContent = "";
+    ui.actionStatus.textContent = "";
+  }
+  s.unread.delete(id);
+  renderList();
+  renderOpen();
+  loadMessages(id);
+}
+
+// live events ---------------------------------------------------------------------------------
+function onConversation(conv) {
+  const { event, ...rest } = conv;
+  s.conversations.set(rest.id, rest);
+  renderList();
+  if (rest.id === s.openId) renderOpen();
+}
+
+function onMessage(message) {
+  const conv = s.conversations.get(message.conversation_id);
+  if (!conv) {
+    relistSoon();
+  } else {
+    conv.last_activity_at = Math.max(conv.last_activity_at || 0, Math.floor(Date.now() / 1000));
+  }
+  if (message.conversation_id === s.openId) {
+    upsertMessage(message);
+    ui.log.scrollTop = ui.log.scrollHeight;
+  } else if (!s.messages.has(message.id)) {
+    s.unread.set(message.conversation_id, (s.unread.get(message.conversation_id) || 0) + 1);
+  }
+  renderList();
+}
+
+function onTyping(event) {
+  if (event.conversation_id !== s.openId) return;
+  clearTimeout(s.typingTimer);
+  const who = event.user?.name || "Someone";
+  ui.typing.textContent = event.typing
+    ? `${who} is typing${event.private ? " a private note" : ""}…` : "";
+  if (event.typing) s.typingTimer = setTimeout(() => { ui.typing.textContent = ""; }, 15000);
+}
+
+function onSlaBreach(event) {
+  const id = event.conversation_id;
+  const conv = s.conversations.get(id);
+  const target = event.metric || event.kind || event.target || "SLA";
+  if (conv) {
+    if (event.sla && typeof event.sla === "object") conv.sla = event.sla;
+    else {
+      conv.sla = conv.sla || {};
+      conv.sla.breached = [...new Set([...(conv.sla.breached || []), target])];
+    }
+  }
+  const name = conv ? contactName(conv) : "a member";
+  ui.alerts.prepend(el("li", { text: `SLA breached: ${String(target).replaceAll("_", " ")} on conversation #${id} with ${name}` }));
+  while (ui.alerts.children.length > 5) ui.alerts.lastElementChild.remove();
+  renderList();
+  if (id === s.openId) renderOpen();
+}
+
+// actions -------------------------------------------------------------------------------------
+async function onReply(event) {
+  event.preventDefault();
+  const text = ui.replyText.value.trim();
+  if (!text || s.openId === null) return;
+  const isNote = event.submitter?.value === "note";
+  ui.replyStatus.textContent = "";
+  const ack = await call("inbox:reply", { conversation_id: s.openId, text, private: isNote,
+    client_id: crypto.randomUUID() });
+  if (!ack.ok) {
+    ui.replyStatus.textContent = `Not sent: ${ack.error.message}`;
+    return;
+  }
+  ui.replyText.value = "";
+  onMessage(ack.data);
+  say(isNote ? "Private note added." : "Reply sent.");
+}
+
+async function conversationAction(event, payload, done) {
+  if (s.openId === null) return;
+  ui.actionStatus.textContent = "";
+  const ack = await call(event, { conversation_id: s.openId, ...payload });
+  if (!ack.ok) {
+    ui.actionStatus.textContent = `Refused: ${ack.error.message}`;
+    return;
+  }
+  onConversation(ack.data);
+  say(done);
+}
+
+function onAssign(event) {
+  event.preventDefault();
+  if (event.submitter?.value === "unassign") {
+    conversationAction("inbox:assign", { assignee_id: null }, "Unassigned.");
+    return;
+  }
+  const id = Number.parseInt(ui.assignAgent.value, 10);
+  if (!Number.isInteger(id) || id < 1) {
+    ui.actionStatus.textContent = "Enter the Chatwoot agent ID to assign.";
+    ui.assignAgent.focus();
+    return;
+  }
+  conversationAction("inbox:assign", { assignee_id: id }, "Assigned.");
+}
+
+function wire() {
+  conn.on("inbox:conversation", onConversation);
+  conn.on("inbox:message", onMessage);
+  conn.on("inbox:message:updated", (message) => upsertMessage(message));
+  conn.on("inbox:typing", onTyping);
+  conn.on("inbox:sla_breach", onSlaBreach);
+  ui.list.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-conversation]");
+    if (button) openConversation(Number(button.dataset.conversation));
+  });
+  ui.filters.addEventListener("change", renderList);
+  ui.filters.addEventListener("submit", (event) => event.preventDefault());
+  ui.sync.addEventListener("click", () => loadList(true));
+  ui.older.addEventListener("click", () => {
+    const seqs = [...s.messages.values()].map((m) => m.seq);
+    if (seqs.length) loadMessages(s.openId, Math.min(...seqs));
+  });
+  ui.replyForm.addEventListener("submit", onReply);
+  ui.assignForm.addEventListener("submit", onAssign);
+  ui.statusForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    conversationAction("inbox:status", { status: ui.statusSelect.value }, "Status changed.");
+  });
+  ui.resolve.addEventListener("click", () => {
+    conversationAction("inbox:status", { status: "resolved" }, "Conversation resolved.");
+  });
+  setInterval(() => { // SLA countdowns
+    if ([...s.conversations.values()].some((c) => c.sla)) {
+      renderList();
+      if (s.openId !== null) renderOpen();
+    }
+  }, TICK_MS);
+}
+
+wire();
+conn.start();
