@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from chatwoot_bridge.support import webhook_signature
+from realtime import contract_models as out
 from tests.chatwoot.conftest import Stack, start_stack
 from tests.chatwoot.fake_chatwoot import FakeChatwoot
 from tests.chatwoot.test_flow import eventually, settle
@@ -81,10 +82,12 @@ async def test_first_response_breach_escalates_once_across_a_restart(
     assert sla["policy"] == "standard" and sla["breached"] == []
     assert sla["first_response_due_at"].endswith("Z") and sla["next_response_due_at"] is None
     assert sla["resolution_due_at"] > sla["first_response_due_at"]
+    out.InboxConversation.model_validate(conv, strict=True)
 
     breach = await agent.wait_for("inbox:sla_breach")
     assert breach["conversation_id"] == conv["id"] and breach["kind"] == "first_response"
     assert breach["policy"] == "standard" and breach["due_at"] == sla["first_response_due_at"]
+    out.InboxSlaBreach.model_validate(breach, strict=True)
     updated = await agent.wait_for("inbox:conversation", lambda c: c["event"] == "sla_breached")
     assert updated["sla"]["breached"] == ["first_response"]
     await eventually(lambda: sink.refused >= 1)
