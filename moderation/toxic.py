@@ -10,6 +10,13 @@ form (leetspeak and look-alikes already decoded), on its spaced-letters-joined f
 Each pattern carries a weight; the stage's ``toxic`` score is the noisy-OR of the
 weights that fired (see :func:`moderation.base.combine_scores`). Weights >= 0.95 mean
 "block by default" (self-harm incitement, explicit violent threats).
+
+Trigger words screen first: each pattern lists ``anchors``, words of which every match
+necessarily contains one as a whole token, i.e. a run of word characters (a literal that the
+regex puts between word boundaries or whitespace in every alternative). A pattern whose anchors
+are all absent from the message cannot match, so its regex is not run; the verdicts are exactly
+those without the screen (``tests/moderation/test_toxic_spam.py`` checks it). A pattern without
+anchors always runs: when you edit a pattern, keep its anchors true to it.
 """
 
 # Regex tables read best one alternative group per line, even past 100 columns:
@@ -65,17 +72,62 @@ _HARM_VERB = r"(?:kill|murder|stab|shoot|rape|strangle|behead)"
 _HURT_VERB = r"(?:hurt|beat|punch|slap|smash|destroy|break|burn|choke|hunt|end)"
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _words(*groups: str) -> frozenset[str]:
+    """Anchor words, space-separated (groups are joined)."""
+    return frozenset(" ".join(groups).split())
+
+
+# The whole-token words each pattern's matches must contain (see the module docstring).
+_GROUP_HEADS = ("women girls females men gays gay lesbians trans trannies muslims jews blacks "
+                "black whites immigrants foreigners indians asians mexicans arabs christians "
+                "africans refugees disabled")
+_ADJ_WORDS = ("worthless pathetic disgusting useless stupid dumb brainless brain braindead ugly "
+              "incompetent hopeless subhuman inferior repulsive vile gross pitiful irrelevant "
+              "idiotic moronic clueless retarded trash garbage nothing fat lazy dirty filthy")
+_NOUN_WORDS = ("idiot imbecile moron loser clown failure joke parasite disgrace embarrassment "
+               "fraud nobody freak creep psycho degenerate animal pig rat cockroach ape monkey "
+               "mistake abomination coward scum vermin retard dumbass dimwit halfwit nitwit "
+               "cretin simpleton buffoon fool waste piece excuse")
+_VOC_WORDS = ("idiot imbecile moron loser clown parasite disgrace freak creep psycho degenerate "
+              "cretin dimwit halfwit nitwit retard dumbass scum vermin pig cockroach coward "
+              "buffoon simpleton fool waste piece")
+_HURT_WORDS = "hurt beat punch slap smash destroy break burn choke hunt end"
+ANCHORS: dict[str, frozenset[str]] = {
+    "self_harm": _words("kys kill bleach hang end go stop"),
+    "death_wish": _words("should hope deserve"),
+    "threat_violence": _words("kill murder stab shoot rape strangle behead"),
+    "threat": _words(_HURT_WORDS, "find track know found make making regret pay someone dead"),
+    "threat_soft": _words("watch shut see"),
+    "insult": _words(_ADJ_WORDS, _NOUN_WORDS),
+    "insult_superlative": _words("dumbest stupidest worst ugliest laziest most"),
+    "insult_vocative": _words(_VOC_WORDS),
+    "insult_existence": _words("joke worthless meaningless pointless trash garbage pathetic "
+                               "waste disgusting"),
+    "exclusion": _words("nobody noone no hates despises belong welcome happier better"),
+    "go_away": _words("get disappear leave never die quit"),
+    "identity_attack": _words("back kind people", _GROUP_HEADS),
+    "sexual_harassment": _words("send show"),
+    "hostile": _words("hate sick nobody"),
+    "rude": _words("shut"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ToxicPattern:
-    """One lexicon entry: a reason code, a weight in ``[0, 1]`` and a compiled regex."""
+    """One lexicon entry: a reason code, a weight in ``[0, 1]``, a compiled regex and its
+    trigger words (empty: no screen, the regex always runs)."""
 
     reason: str
     weight: float
     regex: re.Pattern[str]
+    anchors: frozenset[str] = frozenset()
 
 
 def _p(reason: str, weight: float, pattern: str) -> ToxicPattern:
-    return ToxicPattern(reason, weight, re.compile(pattern))
+    return ToxicPattern(reason, weight, re.compile(pattern), ANCHORS[reason])
 
 
 def default_patterns() -> tuple[ToxicPattern, ...]:
@@ -144,14 +196,27 @@ class ToxicityStage:
 
     def __init__(self, patterns: tuple[ToxicPattern, ...] | None = None) -> None:
         self._patterns = patterns if patterns is not None else default_patterns()
+        #: every anchor, or None when a pattern has none (then nothing is screened out)
+        self._anchors: frozenset[str] | None = (
+            frozenset().union(*(p.anchors for p in self._patterns))
+            if all(p.anchors for p in self._patterns) else None)
 
     def classify(self, text: str, ctx: StageContext) -> StageResult:
         """Score harassment, threats and self-harm incitement in ``ctx.normalized``."""
         normalized = ctx.normalized
         forms = {normalized.words, normalized.despaced, squeeze_runs(normalized.words)}
+        present: set[str] | None = None
+        if self._anchors is not None:  # the screen: which trigger words the message has
+            present = set()
+            for form in forms:
+                present.update(self._anchors.intersection(_WORD.findall(form)))
+            if not present:
+                return EMPTY_RESULT
         fired: dict[str, float] = {}
         spans: list[Span] = []
         for pattern in self._patterns:
+            if present is not None and pattern.anchors.isdisjoint(present):
+                continue
             for form in forms:
                 match = pattern.regex.search(form)
                 if match is None:

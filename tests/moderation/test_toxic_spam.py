@@ -139,3 +139,78 @@ def test_content_cues(text: str, reason: str) -> None:
 def test_clean_messages_are_not_spam(text: str) -> None:
     stage, normalizer = spam_stage()
     assert spam_score(stage, normalizer, text)[0] < 0.5
+
+
+# The trigger-word screen of the toxicity stage ----------------------------------------------
+#: One or more messages per pattern alternative (and evasions), on top of the labelled data.
+SCREEN_CORPUS = [
+    "kys", "k y s", "go kill yourself", "drink bleach", "hang yourself", "end your own life",
+    "go and die", "stop breathing", "you should just die", "hope you get run over",
+    "you deserve to suffer", "i will kill you", "im gonna stab you", "we ll personally shoot u",
+    "i will hurt you", "i m going to hunt you", "I will find you", "i'll track you later",
+    "i know where you live", "found out where u work", "make sure you never work again",
+    "youll regret this", "you re gonna pay for this", "making your life hell",
+    "someone should shut you up", "you're so dead", "ur dead", "beat you up",
+    "watch your back", "see what happens to you", "shut you up for good",
+    "you are worthless", "Y0u are w0rthless", "youre such a braindead moron",
+    "you are brain dead", "u r an excuse for a human", "you are a waste of space",
+    "your such a piece of garbage", "you're nothing but a fraud", "you are not worthless",
+    "you are the dumbest person here", "you are the most useless designer",
+    "you fool", "you absolute piece of trash", "ya pathetic loser",
+    "your existence is a joke", "your face is disgusting",
+    "nobody wants you here", "no one here even likes your work", "everyone hates you",
+    "people like you don't belong", "you're not welcome", "we would be better off without you",
+    "this group would be happier if you left", "get lost", "get out of here",
+    "disappear forever", "leave this channel", "never come back",
+    "do us a favour and disappear", "go back to your country", "women can't code",
+    "muslims are animals", "gay people should be banned", "your kind is the problem",
+    "people like you should go", "send me your nudes", "show me your body", "i hate you",
+    "you make me sick", "nobody asked u", "shut up", "shut the hell up",
+    "yoooou are sooooo stupiddd", "s t u p i d you are", "y o u are w o r t h l e s s",
+    "\U0001f642kill yourself", "!!kill yourself!!", "KILL YOURSELF", "you\u200bare worthless",
+    "kill the process", "this bug is killing me", "I felt worthless after that",
+    "I'll find you a designer", "You're killing it!", "shut up and take my money",
+    "Go away for a weekend", "Shipping the invoice module today", "", "   ", "ok",
+]
+
+
+def _screen_corpus() -> list[str]:
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    texts = list(SCREEN_CORPUS)
+    for name in ("moderation_eval.jsonl", "moderation_holdout.jsonl"):
+        texts += [json.loads(line)["text"] for line in (data / name).read_text().splitlines()
+                  if line.strip()]
+    variants = []
+    for text in texts:  # evasions: glued emoji/punctuation, stretched letters, upper case
+        variants += [text.upper(), "\U0001f642".join(text.split(" ")), text.replace(" ", "!! "),
+                     text.replace("o", "ooo").replace("e", "eee")]
+    return texts + variants
+
+
+def test_the_trigger_screen_never_changes_a_verdict() -> None:
+    from dataclasses import replace
+
+    from moderation.toxic import default_patterns
+
+    screened = ToxicityStage()
+    unscreened = ToxicityStage(tuple(replace(p, anchors=frozenset())
+                                     for p in default_patterns()))
+    assert screened._anchors and unscreened._anchors is None
+    normalizer = Normalizer()
+    fired: set[str] = set()
+    for text in _screen_corpus():
+        expected = unscreened.classify(text, StageContext(normalizer.normalize(text)))
+        got = screened.classify(text, StageContext(normalizer.normalize(text)))
+        assert got == expected, text
+        fired.update(reason.removeprefix("toxic:") for reason in expected.reasons)
+    # every pattern fired somewhere, so every pattern's anchors were put to the test
+    assert fired == {p.reason for p in default_patterns()}
+
+
+def test_every_shipped_pattern_has_trigger_words() -> None:
+    from moderation.toxic import default_patterns
+
+    assert all(p.anchors for p in default_patterns())
