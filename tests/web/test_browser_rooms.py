@@ -15,11 +15,12 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from tests.helpers import LiveServer
+from tests.helpers import LiveServer, mint
 from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.web.pages import DESKTOP, PHONE, Member, axe_violations, open_member, screenshot
 
 ROOM = "design-review"
+HOSTILE_NAME = '<img src=x onerror=alert("name")>\'"&'
 #: Fake camera and microphone, no permission prompt, sound may start without a gesture, and
 #: real host candidates (no mDNS names) on loopback.
 MEDIA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -154,6 +155,20 @@ async def test_leave_and_rejoin(shell: LiveServer, media_browser: Any) -> None:
     await expect(alan.page.get_by_role("button", name="Kick Ada Lovelace")).to_be_visible()
     for member in (ada, alan):
         member.assert_clean()
+
+
+async def test_hostile_names_are_shown_as_text(shell: LiveServer, media_browser: Any) -> None:
+    ada = await enter_room(media_browser, shell.url, "Ada Lovelace")
+    dialogs: list[str] = []
+    ada.page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    mallory = await shell.client(token=mint("mallory", HOSTILE_NAME), namespaces=["/rooms"])
+    await mallory.ok("room:join", {"room": ROOM}, namespace="/rooms")
+    await expect(activity(ada.page)).to_contain_text(f"{HOSTILE_NAME} joined.")
+    await expect(participants(ada.page)).to_contain_text(HOSTILE_NAME)
+    await expect(ada.page.get_by_role("button", name=f"Kick {HOSTILE_NAME}")).to_be_visible()
+    assert await ada.page.locator("#participants img").count() == 0
+    assert dialogs == []
+    ada.assert_clean()
 
 
 @pytest.mark.parametrize("width", ["phone", "desktop"])

@@ -141,3 +141,22 @@ export function mutedText(kinds) {
   if ((kinds || []).includes("video")) parts.push("camera off");
   return parts.join(", ");
 }
+
+/** The readable text of an ack's error (`{code, message, reason?, …}`). */
+export function errorText(error) {
+  const reason = error?.reason;
+  if (reason === "kicked") {
+    const minutes = Math.ceil((error.retry_after_ms || 0) / 60000);
+    return `You were removed from this room; you may rejoin in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+  }
+  if (reason === "room_locked") return "This room is locked: new people cannot join right now.";
+  if (reason === "room_full") return `This room is full (${error.limit} ${error.slot} places).`;
+  if (reason === "host_muted") return "A host muted you: only a host can unmute you.";
+  if (reason === "listener") return "You joined as a listener: listeners cannot publish.";
+  return error?.message || "Something went wrong. Try again.";
+}
+
+/** "microphone", "camera" or both. */
+export function mutedKinds(kinds) {
+  return kinds.map((k) => (k === "audio" ? "microphone" : "camera")).join(" and ");
+}

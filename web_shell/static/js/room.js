@@ -4,9 +4,9 @@
 // connection quality comes from getStats() and, for hosts and staff, the room's telemetry.
 
 import { Connection } from "./connection.js";
-import { RoomView, mutedText } from "./room-view.js";
-import { answerSubscription, connectionFigures, describeFigures, publishStream,
-  qualityOf } from "./room-rtc.js";
+import { RoomView, errorText, mutedKinds, mutedText } from "./room-view.js";
+import { QualityMonitor } from "./room-quality.js";
+import { answerSubscription, publishStream } from "./room-rtc.js";
 import { SessionToken } from "./session-token.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,10 +14,6 @@ const root = $("main");
 const ROOM = root.dataset.room;
 const STAFF = root.dataset.staff === "true";
 const OBSERVER = root.dataset.observer === "true";
-const STATS_MS = 2000;
-const TELEMETRY_MS = 4000;
-// Events a browser may report its getStats() figures with (the first the server knows wins).
-const STATS_EVENTS = ["room:stats", "rtc:stats"];
 
 const ui = {
   status: $("room-status"), error: $("room-error"), preview: $("preview-button"),
@@ -31,7 +27,7 @@ const state = {
   participants: new Map(), // participant id -> public participant
   subs: new Map(), // publisher id -> {pc, id, generation}
   generation: 0, pub: null, stream: null, wantPublish: false, leftOnPurpose: false,
-  kicked: false, statsEvents: [...STATS_EVENTS], quality: new Map(), telemetryOff: false,
+  kicked: false,
 };
 
 const view = new RoomView({ onMute: muteOther, onKick: kick });
@@ -58,19 +54,6 @@ function say(text) {
 
 function fail(text) {
   if (ui.error.textContent !== text) ui.error.textContent = text; // the alert speaks on change
-}
-
-function errorText(error) {
-  const reason = error?.reason;
-  if (reason === "kicked") {
-    const minutes = Math.ceil((error.retry_after_ms || 0) / 60000);
-    return `You were removed from this room; you may rejoin in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
-  }
-  if (reason === "room_locked") return "This room is locked: new people cannot join right now.";
-  if (reason === "room_full") return `This room is full (${error.limit} ${error.slot} places).`;
-  if (reason === "host_muted") return "A host muted you: only a host can unmute you.";
-  if (reason === "listener") return "You joined as a listener: listeners cannot publish.";
-  return error?.message || "Something went wrong. Try again.";
 }
 
 /** Emit and return the ack's data; throw an Error with a readable message otherwise. */
@@ -109,7 +92,7 @@ function refreshControls() {
 
 function renderPeople() {
   view.renderParticipants([...state.participants.values()],
-    { selfId: state.selfId, moderates: state.joined && moderates(), quality: state.quality });
+    { selfId: state.selfId, moderates: state.joined && moderates(), quality: quality.byParticipant });
 }
 
 // joining and leaving --------------------------------------------------------------------------
@@ -154,7 +137,7 @@ function teardown({ stopMedia = false } = {}) {
   state.pub = null;
   view.clearRemotes();
   state.joined = false;
-  state.quality.clear();
+  quality.reset();
   if (stopMedia && state.stream) {
     for (const track of state.stream.getTracks()) track.stop();
     state.stream = null;
@@ -243,7 +226,9 @@ async function publish() {
 }
 
 async function subscribe(publisherId) {
-  state.subs.get(publisherId)?.pc?.close();
+  const previous = state.subs.get(publisherId);
+  previous?.pc?.close();
+  if (previous?.id) call("rtc:unsubscribe", { subscription_id: previous.id }).catch(() => {});
   const generation = ++state.generation;
   const entry = { pc: null, id: null, generation };
   state.subs.set(publisherId, entry);
@@ -328,7 +313,7 @@ conn.on("room:left", (e) => {
   const name = nameOf(e.participant_id);
   unsubscribe(e.participant_id);
   state.participants.delete(e.participant_id);
-  state.quality.delete(e.participant_id);
+  quality.forget(e.participant_id);
   view.announce(e.reason === "kicked" ? `${name} was removed by ${nameOf(e.by)}.`
     : e.reason === "disconnected" ? `${name} lost their connection.` : `${name} left.`);
   renderPeople();
@@ -394,63 +379,6 @@ conn.on("room:locked", (e) => {
   refreshControls();
 });
 
-function mutedKinds(kinds) {
-  return kinds.map((k) => (k === "audio" ? "microphone" : "camera")).join(" and ");
-}
-
-// connection quality ---------------------------------------------------------------------------
-
-async function sampleStats() {
-  if (!state.joined) return;
-  const pcs = [state.pub, ...[...state.subs.values()].map((s) => s.pc)].filter(Boolean);
-  if (!pcs.length) return;
-  const figures = await Promise.all(pcs.map((pc) => connectionFigures(pc).catch(() => null)));
-  const reports = [];
-  let rtt;
-  let loss;
-  for (const f of figures.filter(Boolean)) {
-    reports.push(...f.reports);
-    if (f.rtt !== undefined) rtt = Math.max(rtt ?? 0, f.rtt);
-    if (f.loss !== undefined) loss = Math.max(loss ?? 0, f.loss);
-  }
-  const level = qualityOf(rtt, loss);
-  const detail = describeFigures(rtt, loss);
-  ui.quality.dataset.quality = level;
-  ui.qualityText.textContent = level === "unknown" ? "not measured yet"
-    : `${level}${detail ? ` (${detail})` : ""}`;
-  if (!state.telemetryOn) state.quality.set(state.selfId, { level, detail });
-  if (reports.length) reportStats(reports.slice(0, 32));
-}
-
-/** Send our figures with the first stats event the server knows (feature-detected). */
-async function reportStats(reports) {
-  const event = state.statsEvents[0];
-  if (!event || !conn.connected) return;
-  const ack = await conn.call(event, { room: ROOM, reports }).catch(() => null);
-  if (ack && !ack.ok && ack.error?.code === "not_found") state.statsEvents.shift();
-}
-
-async function pollTelemetry() {
-  if (!state.joined || !(moderates() || OBSERVER) || state.telemetryOff) return;
-  try {
-    const doc = await tokens.json("GET", `/api/v1/rooms/${encodeURIComponent(ROOM)}/telemetry`);
-    state.telemetryOn = true;
-    for (const p of doc.participants) {
-      const tracks = [...(p.publish?.tracks || []),
-        ...(p.subscriptions || []).flatMap((s) => s.tracks || [])];
-      const losses = tracks.map((t) => t.packet_loss).filter((v) => typeof v === "number");
-      const rtts = tracks.map((t) => t.rtt_s).filter((v) => typeof v === "number");
-      if (!losses.length && !rtts.length) continue;
-      const rtt = rtts.length ? Math.max(...rtts) : undefined;
-      const loss = losses.length ? Math.max(...losses) : undefined;
-      state.quality.set(p.participant_id, { level: qualityOf(rtt, loss),
-        detail: describeFigures(rtt, loss) });
-    }
-    renderPeople();
-  } catch (error) {
-    if (error.status === 403) state.telemetryOff = !moderates(); // a new host may read it later
-  }
-}
 
 // wiring ---------------------------------------------------------------------------------------
 
@@ -468,7 +396,21 @@ ui.rejoin.addEventListener("click", () => {
 window.addEventListener("pagehide", () => {
   if (state.joined) conn.call("room:leave", { room: ROOM }).catch(() => {});
 });
-setInterval(sampleStats, STATS_MS);
-setInterval(pollTelemetry, TELEMETRY_MS);
+const quality = new QualityMonitor({
+  conn, tokens, room: ROOM,
+  connections: () => [state.pub, ...[...state.subs.values()].map((s) => s.pc)].filter(Boolean),
+  active: () => state.joined,
+  mayReadTelemetry: () => moderates() || OBSERVER,
+  onOwn: ({ level, detail }) => {
+    ui.quality.dataset.quality = level;
+    ui.qualityText.textContent = level === "unknown" ? "not measured yet"
+      : `${level}${detail ? ` (${detail})` : ""}`;
+    if (!quality.telemetryOk && level !== "unknown") {
+      quality.byParticipant.set(state.selfId, { level, detail });
+      renderPeople();
+    }
+  },
+  onParticipants: () => renderPeople(),
+});
 refreshControls();
 conn.start();
