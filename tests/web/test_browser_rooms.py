@@ -157,6 +157,22 @@ async def test_leave_and_rejoin(shell: LiveServer, media_browser: Any) -> None:
         member.assert_clean()
 
 
+async def test_a_publisher_back_from_an_outage_is_seen_again(shell: LiveServer,
+                                                               media_browser: Any) -> None:
+    ada = await enter_room(media_browser, shell.url, "Ada Lovelace")
+    await ada.page.get_by_role("button", name="Publish", exact=True).click()
+    alan = await enter_room(media_browser, shell.url, "Alan Turing")
+    await assert_playing(alan.page, "Ada Lovelace")
+    await ada.context.set_offline(True)
+    await expect(activity(alan.page)).to_contain_text("Ada Lovelace lost their connection.")
+    await expect(alan.page.get_by_label("Video of Ada Lovelace")).to_have_count(0)
+    await expect(ada.page.locator("#room-status")).to_contain_text("reconnecting")
+    await ada.context.set_offline(False)
+    await expect(ada.page.locator("#room-status")).to_contain_text("You are live")
+    await assert_playing(alan.page, "Ada Lovelace")  # rejoined and published again
+    alan.assert_clean()
+
+
 async def test_hostile_names_are_shown_as_text(shell: LiveServer, media_browser: Any) -> None:
     ada = await enter_room(media_browser, shell.url, "Ada Lovelace")
     dialogs: list[str] = []

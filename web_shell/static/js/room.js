@@ -34,7 +34,7 @@ const view = new RoomView({ onMute: muteOther, onKick: kick });
 const tokens = new SessionToken(signedOut);
 const conn = new Connection({
   onOnline: () => { if (!state.leftOnPurpose && !state.kicked) enter(); },
-  onOffline: () => offline(),
+  onOffline: (reason) => offline(reason),
   onSignedOut: signedOut,
 }, { namespace: "/rooms" });
 
@@ -147,7 +147,11 @@ function teardown({ stopMedia = false } = {}) {
   refreshControls();
 }
 
-function offline() {
+function offline(reason) {
+  if (conn.connected) { // the browser says offline; the socket decides when we are out
+    if (reason === "browser offline") say("Your device is offline: waiting for the network…");
+    return;
+  }
   if (!state.joined) return;
   teardown();
   say("Connection lost: reconnecting…");
