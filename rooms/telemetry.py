@@ -258,7 +258,9 @@ class TelemetrySampler:
         previous = self.client.get(participant_id)
         if previous and now - previous["_at"] < CLIENT_REPORT_MIN_INTERVAL_S:
             return False
-        items = [r.model_dump(exclude_none=True) for r in reports]
+        before = {(r["direction"], r["kind"]): r for r in previous["reports"]} if previous else {}
+        items = [normalise(r.model_dump(exclude_none=True),
+                           before.get((r.direction, r.kind))) for r in reports]
         self.client[participant_id] = {"_at": now, "reported_at": time.time(),
                                        "reports": items}
         for item in items:
@@ -272,8 +274,8 @@ class TelemetrySampler:
         direction = "in" if item["direction"] == "inbound" else "out"
         if "jitter" in item:
             metrics.jitter.labels(direction, "client").observe(item["jitter"])
-        if "fraction_lost" in item:
-            metrics.loss.labels(direction, "client").observe(item["fraction_lost"])
+        if "packet_loss" in item:
+            metrics.loss.labels(direction, "client").observe(item["packet_loss"])
         if "round_trip_time" in item:
             metrics.rtt.labels("client").observe(item["round_trip_time"])
         if "frames_per_second" in item and item["kind"] == "video":
@@ -300,6 +302,27 @@ class TelemetrySampler:
                           "jitter": "seconds", "rtt": "seconds", "fps": "frames/s"},
                 **room.summary(), "bitrate_in_bps": inbound, "bitrate_out_bps": outbound,
                 "participants": participants}
+
+
+def normalise(item: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """A browser report with the server's units added: ``packet_loss`` (fraction 0-1: the
+    remote-inbound ``fraction_lost`` if given, else lost ÷ (received + lost) since the previous
+    report of the same stream, else since the stream began), ``jitter_s``, ``rtt_s``, ``fps``."""
+    out = dict(item)
+    if "fraction_lost" in item:
+        out["packet_loss"] = item["fraction_lost"]
+    elif "packets" in item and "packets_lost" in item:
+        lost, received = max(0, item["packets_lost"]), item["packets"]
+        if previous and "packets" in previous and "packets_lost" in previous \
+                and received >= previous["packets"]:
+            lost = max(0, lost - max(0, previous["packets_lost"]))
+            received -= previous["packets"]
+        out["packet_loss"] = round(lost / (lost + received), 6) if lost + received else 0.0
+    for source, target in (("jitter", "jitter_s"), ("round_trip_time", "rtt_s"),
+                           ("frames_per_second", "fps")):
+        if source in item:
+            out[target] = item[source]
+    return out
 
 
 def _round(value: float | None) -> float | None:

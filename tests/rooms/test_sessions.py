@@ -14,6 +14,7 @@ from realtime import contract_models as out
 from realtime.app import STORE
 from realtime.errors import AppError
 from rooms.sessions import ENDED_GRACE_S, SessionGate, Window
+from storage.seed import PACKS, apply_pack
 from storage.sqlite import SQLiteStore
 from tests.rooms.conftest import Rooms, StartRooms, wait_until
 
@@ -178,3 +179,17 @@ async def test_reminder_posted_once_across_restarts(start_rooms: StartRooms) -> 
     assert [m["id"] for m in reminders] == [reminder["id"]]
     status, listed = await http(again, "GET", SESSIONS, "dave")
     assert [s["id"] for s in listed["sessions"]] == [made["id"]]
+
+
+async def test_demo_seed_pack_stores_its_session_once(start_rooms: StartRooms) -> None:
+    """``gigvora db seed --pack demo`` stores its sample session through the rooms hook."""
+    rooms = await start_rooms()
+    store = rooms.live.app[STORE]
+    first = await apply_pack(store, PACKS["demo"])
+    again = await apply_pack(store, PACKS["demo"])
+    assert (first["sessions"]["stored"], again["sessions"]["stored"]) == (1, 0)
+    status, listed = await http(rooms, "GET", SESSIONS, "member-ada")
+    assert status == 200
+    seeded = next(s for s in listed["sessions"] if s["id"] == "seed-demo-office-hours")
+    assert (seeded["room"], seeded["channel"], seeded["host"]["id"]) == (
+        "office-hours", "general", "admin-margaret")

@@ -20,9 +20,13 @@ async def test_telemetry_nonzero_rest_metrics_and_client_reports(start_rooms: St
     await bob.subscribe(alice.participant_id)
     stats = {"room": ROOM, "reports": [{"direction": "inbound", "kind": "video",
                                         "jitter": 0.004, "frames_per_second": 29.5,
-                                        "packets_lost": 0, "frames_decoded": 120}]}
+                                        "packets": 196, "packets_lost": 4,
+                                        "frames_decoded": 120}]}
     assert (await bob.ok("rtc:stats", stats))["accepted"] is True
     assert (await bob.ok("rtc:stats", stats))["accepted"] is False  # at most 1/s
+    bad = await bob.call("rtc:stats", {"room": ROOM, "reports": [
+        {"direction": "inbound", "kind": "video", "fraction_lost": 2}]})
+    assert bad["error"]["code"] == "invalid"
     live, http = rooms.live, rooms.live.clients[0].http
     url = f"{live.url}/api/v1/rooms/{ROOM}/telemetry"
     doc: dict[str, Any] = {}
@@ -49,6 +53,8 @@ async def test_telemetry_nonzero_rest_metrics_and_client_reports(start_rooms: St
     assert 0 <= video_in["packet_loss"] <= 1 and 0 <= video_in["jitter_s"] < 1
     client = by_id[bob.participant_id]["client"]
     assert client["reports"][0]["frames_per_second"] == 29.5
+    assert (client["reports"][0]["packet_loss"], client["reports"][0]["jitter_s"]) == (0.02,
+                                                                                       0.004)
     for who, status in (("bob", 403), ("olga", 200)):
         roles = "operator" if who == "olga" else "member"
         async with http.get(url, headers=live.headers(who, roles)) as response:
@@ -57,6 +63,7 @@ async def test_telemetry_nonzero_rest_metrics_and_client_reports(start_rooms: St
         text = await r.text()
     assert 'gigvora_rooms_forwarded_streams{kind="video"} 1.0' in text
     assert "gigvora_rooms_rtt_seconds_count" in text
+    assert 'gigvora_rooms_packet_loss_ratio_count{direction="in",source="client"} 1.0' in text
     assert alice.participant_id not in text and "alice" not in text
 
 
