@@ -4,12 +4,14 @@ no inline code, names rendered as text."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from yarl import URL
 
-from tests.helpers import LiveServer
+from tests.helpers import LiveServer, make_settings, start_server
+from tests.web.conftest import SHELL_PLUGINS
 from tests.web.test_http import InlineCode, sign_in
 from web_shell.security import CONTENT_SECURITY_POLICY
 
@@ -73,3 +75,19 @@ async def test_only_staff_pages_list_open_rooms(shell: LiveServer,
     async with http.get(shell.url + "/rooms") as response:
         html = await response.text()
     assert "Open rooms" in html and "/static/js/rooms-list.js" in html
+
+
+async def test_room_pages_say_when_rooms_are_off(tmp_path: Path,
+                                                 http: aiohttp.ClientSession) -> None:
+    live = await start_server(make_settings(tmp_path, plugins_disable=["rooms"]),
+                              plugins=SHELL_PLUGINS)
+    try:
+        (await sign_in(http, live.url, "member-ada")).release()
+        for path in ("/rooms", "/rooms/lounge"):
+            async with http.get(live.url + path) as response:
+                html = await response.text()
+            assert response.status == 200
+            assert "Live rooms are switched off on this server." in html
+            assert "<script" not in html, path
+    finally:
+        await live.stop()

@@ -177,6 +177,9 @@ async function leave() {
 
 async function camera() {
   if (!state.stream) {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new Error("Camera and microphone need a secure (HTTPS) connection to this site.");
+    }
     state.stream = await navigator.mediaDevices.getUserMedia({
       audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
     view.showPreview(state.stream);
