@@ -182,6 +182,9 @@ def production_problems(settings: Settings) -> list[str]:
     if settings.chatwoot_base_url and not settings.chatwoot_webhook_secret:
         problems.append(f"{PREFIX}CHATWOOT_WEBHOOK_SECRET: required in production when the "
                         "Chatwoot bridge is on")
+    if settings.chatwoot_sla_webhook_url and not settings.chatwoot_sla_webhook_secret:
+        problems.append(f"{PREFIX}CHATWOOT_SLA_WEBHOOK_SECRET: required in production when "
+                        f"{PREFIX}CHATWOOT_SLA_WEBHOOK_URL is set (breaches are signed)")
     return problems
 
 

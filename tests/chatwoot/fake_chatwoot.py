@@ -318,14 +318,15 @@ class FakeChatwoot:
         """A conversation started outside Gigvora (another contact of the inbox, perhaps
         already assigned by a person): stored and announced by ``conversation_created``."""
         self.next_contact += 1
-        contact = {"id": self.next_contact, "name": name, "identifier": None, "email": None,
-                   "custom_attributes": {}, "additional_attributes": {},
-                   "created_at": int(time.time())}
-        self.contacts[contact["id"]] = contact
-        ci = self._add_contact_inbox(contact["id"], None, False)
+        contact_id = self.next_contact
+        self.contacts[contact_id] = {"id": contact_id, "name": name, "identifier": None,
+                                     "email": None, "custom_attributes": {},
+                                     "additional_attributes": {},
+                                     "created_at": int(time.time())}
+        ci = self._add_contact_inbox(contact_id, None, False)
         self.next_conversation += 1
         now = time.time()
-        conv = {"id": self.next_conversation, "contact_id": contact["id"],
+        conv = {"id": self.next_conversation, "contact_id": contact_id,
                 "uuid": str(uuid.uuid4()), "contact_inbox_id": ci["id"], "verified": False,
                 "status": "open", "assignee_id": assignee_id, "team_id": None, "labels": [],
                 "additional_attributes": additional_attributes or {},

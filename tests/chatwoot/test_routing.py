@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 
 from chatwoot_bridge.rules import BusinessHours, Facts, Match, SupportRules
+from realtime.config import ConfigError, load_settings
 from tests.chatwoot.conftest import Stack, bridge_settings, start_stack
 from tests.chatwoot.fake_chatwoot import FakeChatwoot
 from tests.chatwoot.test_flow import eventually, settle
+from tests.chatwoot.test_outage import readiness
 from tests.helpers import SECRET
 
 RULES = [{"name": "german", "match": {"languages": ["de"]}, "team_id": 4, "assignee_id": 24},
@@ -114,8 +117,43 @@ def test_invalid_rules_are_refused(tmp_path: Path, overrides: dict[str, Any]) ->
         SupportRules.from_settings(bridge_settings(tmp_path, fake, **overrides))
 
 
-def test_rules_read_from_the_environment(tmp_path: Path) -> None:
-    settings = bridge_settings(tmp_path, FakeChatwoot(), chatwoot_routing_rules=str(RULES)
-                               .replace("'", '"'))
-    assert [r.name for r in SupportRules.from_settings(settings).routing] == [
-        "german", "creators"]
+def test_settings_read_from_the_environment(tmp_path: Path) -> None:
+    base = {"GIGVORA_DATA_DIR": str(tmp_path), "GIGVORA_JWT_SECRET": SECRET,
+            "GIGVORA_CHATWOOT_ROUTING_RULES": orjson.dumps(RULES).decode(),
+            "GIGVORA_CHATWOOT_SLA_POLICIES": '[{"name": "p", "first_response_s": 60}]',
+            "GIGVORA_CHATWOOT_BUSINESS_HOURS": '{"days": {"mon": ["09:00", "17:30"]}}',
+            "GIGVORA_CHATWOOT_SLA_TICK_S": "2.5"}
+    settings = load_settings(environ=base)
+    rules = SupportRules.from_settings(settings)
+    assert [r.name for r in rules.routing] == ["german", "creators"]
+    assert rules.policies[0].first_response_s == 60 and settings.chatwoot_sla_tick_s == 2.5
+    assert rules.hours.days["mon"] == (dt.time(9), dt.time(17, 30))
+    assert load_settings(environ={**base, "GIGVORA_CHATWOOT_ROUTING_RULES": ""}
+                         ).chatwoot_routing_rules == []
+    with pytest.raises(ConfigError) as bad_json:
+        load_settings(environ={**base, "GIGVORA_CHATWOOT_SLA_POLICIES": "[{"})
+    assert "CHATWOOT_SLA_POLICIES" in str(bad_json.value.problems)
+    with pytest.raises(ConfigError) as unsigned:
+        load_settings(environ={**base, "GIGVORA_ENV": "production",
+                               "GIGVORA_JWT_SECRET": "p" * 40,
+                               "GIGVORA_CHATWOOT_SLA_WEBHOOK_URL": "https://hooks.example/sla"})
+    assert any("CHATWOOT_SLA_WEBHOOK_SECRET" in p for p in unsigned.value.problems)
+
+
+async def test_routing_waits_out_an_outage_and_keeps_order(routed: Stack) -> None:
+    fake = routed.fake
+    fake.mode = "down"
+    member = await routed.live.client("hanna", token=member_token("hanna", locale="de"))
+    for text in ("eins", "zwei", "drei"):
+        await member.ok("support:send", {"text": text})
+    await eventually(lambda: fake.refused >= 2)
+    _, check = await readiness(routed)
+    assert check["gvCode"] == "CHATWOOT_UNREACHABLE" and check["observedValue"] == 3
+    fake.mode = "ok"
+    conv = await eventually(lambda: next(iter(fake.conversations.values()), None))
+    await eventually(lambda: conv["assignee_id"] == 24 and conv["team_id"] == 4, timeout=10)
+    await eventually(lambda: len(fake.calls("POST", "/messages")) == 3, timeout=10)
+    assert [b["content"] for b in fake.calls("POST", "/messages")] == ["eins", "zwei", "drei"]
+    await settle(routed)
+    _, check = await readiness(routed)
+    assert check["status"] == "pass" and check["observedValue"] == 0
