@@ -57,9 +57,10 @@ def durations(values: list[float]) -> dict[str, Any]:
 
 
 def _figures(convs: list[dict[str, Any]], breaches: list[dict[str, Any]]) -> dict[str, Any]:
-    first = [c["first_response_at"] - c["opened_at"] for c in convs
+    measured = [c for c in convs if c["fresh"]]
+    first = [c["first_response_at"] - c["opened_at"] for c in measured
              if c["first_response_at"] is not None]
-    resolution = [c["resolved_at"] - c["opened_at"] for c in convs
+    resolution = [c["resolved_at"] - c["opened_at"] for c in measured
                   if c["resolved_at"] is not None]
     by_kind = {kind: sum(1 for b in breaches if b["kind"] == kind) for kind in KINDS}
     return {"conversations": len(convs),

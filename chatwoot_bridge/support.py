@@ -156,7 +156,7 @@ class SupportDesk:
         start = max(float(created), now - FRESH_S)
         state = {"conversation_id": row["id"], "inbox_id": row.get("inbox_id"),
                  "language": language, "policy": policy.name if policy else None,
-                 "opened_at": float(created),
+                 "opened_at": float(created), "fresh": int(fresh),
                  "resolved_at": now if row["status"] == "resolved" else None,
                  "first_response_due_at": None, "next_response_due_at": None,
                  "resolution_due_at": None, **_people(row)}
@@ -173,7 +173,7 @@ class SupportDesk:
         if message["private"] or message["conversation_id"] is None:
             return
         state = await self.records.state(int(message["conversation_id"]))
-        if state is None or state["resolved_at"] is not None:
+        if state is None or state["resolved_at"] is not None or not state["fresh"]:
             return  # (first responses are measured for analytics with or without a policy)
         now = time.time()
         changes: dict[str, Any] = {}

@@ -15,6 +15,8 @@ CREATE TABLE support_conversations (
     language TEXT,
     policy TEXT,
     opened_at REAL NOT NULL,
+    -- 0: first seen long after its creation (imported): no SLA, times not measured
+    fresh INTEGER NOT NULL DEFAULT 1,
     first_response_at REAL,
     resolved_at REAL,
     first_response_due_at REAL,

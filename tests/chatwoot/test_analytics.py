@@ -21,7 +21,7 @@ NOBODY = {"assignee_id": None, "assignee_name": None, "team_id": None, "team_nam
 def conversation(cid: int, opened: float, people: dict[str, Any], **times: Any
                  ) -> dict[str, Any]:
     return {"conversation_id": cid, "inbox_id": 14, "language": None, "policy": "standard",
-            "opened_at": T0 + opened, "first_response_at": None, "resolved_at": None,
+            "opened_at": T0 + opened, "fresh": 1, "first_response_at": None, "resolved_at": None,
             "first_response_due_at": None, "next_response_due_at": None,
             "resolution_due_at": None, **people,
             **{k: T0 + v for k, v in times.items()}}
@@ -34,7 +34,8 @@ async def seed(stack: Stack) -> None:
                          resolution_due_at=400),
             conversation(2, 100, MARCO, first_response_at=220, resolved_at=1300),
             conversation(3, 200, AIKO, first_response_at=230, first_response_due_at=210),
-            conversation(4, 10 * 86_400, NOBODY, first_response_due_at=10 * 86_400 + 5)]
+            conversation(4, 10 * 86_400, NOBODY, first_response_due_at=10 * 86_400 + 5),
+            {**conversation(5, 200, AIKO, resolved_at=90 * 86_400), "fresh": 0}]  # imported
     for row in rows:
         assert await records.track(row, route=False)
     assert await records.record_breaches(T0 + 500, webhook=False) == 2  # c1 and c3
@@ -52,7 +53,8 @@ async def test_figures_overall_per_agent_and_per_team(stack: Stack) -> None:
     status, doc = await get(stack, "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")
     assert status == 200, doc
     assert doc["from"] == "2026-11-01T00:00:00Z" and doc["to"] == "2026-11-02T00:00:00Z"
-    assert doc["conversations"] == 3 and doc["resolved"] == 2  # c4 is outside the range
+    assert doc["conversations"] == 4 and doc["resolved"] == 3  # c4 is outside the range
+    # c5 was imported (first seen long after its creation): counted, its times not measured
     # first responses 60, 120, 30 s; resolutions 600, 1200 s (inclusive quantiles)
     assert doc["first_response"] == {"count": 3, "median_s": 60.0, "p90_s": 108.0}
     assert doc["resolution"] == {"count": 2, "median_s": 900.0, "p90_s": 1140.0}
@@ -64,13 +66,13 @@ async def test_figures_overall_per_agent_and_per_team(stack: Stack) -> None:
     assert marco["first_response"] == {"count": 2, "median_s": 90.0, "p90_s": 114.0}
     assert marco["resolution"] == {"count": 2, "median_s": 900.0, "p90_s": 1140.0}
     assert marco["breaches"]["total"] == 1 and marco["breaches"]["resolution"] == 1
-    assert aiko["assignee"] == {"id": 24, "name": "Aiko Tanaka"}
+    assert aiko["assignee"] == {"id": 24, "name": "Aiko Tanaka"} and aiko["conversations"] == 2
     assert aiko["first_response"] == {"count": 1, "median_s": 30.0, "p90_s": 30.0}
     assert aiko["resolution"] == {"count": 0, "median_s": None, "p90_s": None}
     assert aiko["breaches"]["first_response"] == 1
     team, no_team = doc["by_team"]
     assert team["team"] == {"id": 4, "name": "tier-2 support"} and team["conversations"] == 2
-    assert no_team["team"] is None and no_team["conversations"] == 1
+    assert no_team["team"] is None and no_team["conversations"] == 2
 
     status, later = await get(stack, f"?from={T0 + 9 * 86_400}&to={T0 + 11 * 86_400}")
     assert status == 200 and later["conversations"] == 1 and later["breaches"]["total"] == 0
