@@ -275,7 +275,8 @@ class Sessions:
         for row in await self.records.due("reminded_at", now + self.reminder_lead_s):
             await self._remind(row, now)
         for row in await self.records.due("opened_at", now):
-            if row["ends_at"] > now and await self.records.mark(row["id"], "opened_at"):
+            # one that started and ended while no node ran is marked without an event
+            if await self.records.mark(row["id"], "opened_at") and row["ends_at"] > now:
                 await self._announce(row, "open")
         for row in await self.records.due("closed_at", now):
             if await self.records.mark(row["id"], "closed_at"):
