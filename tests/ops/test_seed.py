@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import aiohttp
+
 from storage.admin import digest
 from storage.seed import PACKS
 from tests.helpers import make_settings, mint, start_server
@@ -26,9 +28,11 @@ def test_demo_pack_twice_changes_nothing(tmp_path: Path) -> None:
     assert made["messages_created"] == len(PACKS["demo"].messages)
     assert {role for p in made["personas"] for role in p["roles"]} == ROLES
     assert set(made["channels_created"]) == {c.id for c in PACKS["demo"].channels}
+    assert made["sessions"] == {"stored": 1, "ids": ["seed-demo-office-hours"]}
     before = _content(tmp_path / "gigvora.db")
     again = json.loads(gigvora("seed", "--pack", "demo", data_dir=tmp_path).stdout)
     assert again["messages_created"] == 0 and again["channels_created"] == []
+    assert again["sessions"]["stored"] == 0
     assert _content(tmp_path / "gigvora.db") == before
     core = json.loads(gigvora("seed", data_dir=tmp_path).stdout)
     assert core["pack"] == "core" and core["channels_created"] == []
@@ -52,6 +56,11 @@ async def test_a_server_serves_the_seeded_data_by_role(tmp_path: Path) -> None:
                                    token=mint("moderator-katherine", roles="member,moderator"))
         room = await kate.ok("channel:join", {"channel": "staff"})
         assert [m["author"]["id"] for m in room["messages"]] == ["moderator-katherine"]
+        async with aiohttp.ClientSession() as http, http.get(
+                server.url + "/api/v1/rooms/sessions",
+                headers=server.headers("member-alan")) as listed:
+            sessions = (await listed.json())["sessions"]
+        assert [x["id"] for x in sessions] == ["seed-demo-office-hours"]
     finally:
         await server.stop()
 
