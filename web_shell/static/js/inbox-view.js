@@ -19,7 +19,7 @@ export function toMillis(value) {
 }
 
 function minutes(ms) {
-  const total = Math.round(Math.abs(ms) / 60000);
+  const total = Math.floor(Math.abs(ms) / 60000); // a countdown: whole minutes left
   if (total < 60) return `${total} min`;
   const hours = Math.floor(total / 60);
   return total % 60 ? `${hours} h ${total % 60} min` : `${hours} h`;

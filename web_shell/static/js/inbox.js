@@ -109,9 +109,15 @@ async function loadList(refresh = false) {
   if (refresh) say("Synced with Chatwoot.");
 }
 
-function relistSoon() {
+function relistSoon(delayMs = 300) {
   clearTimeout(s.relistTimer);
-  s.relistTimer = setTimeout(() => loadList(), 300);
+  s.relistTimer = setTimeout(() => loadList(), delayMs);
+}
+
+/** Replies and members' messages start or meet SLA targets, and no conversation event says
+ * so: re-read the list (debounced) when such a message touches a conversation with an SLA. */
+function slaMayHaveMoved(message) {
+  if (!message.private && s.conversations.get(message.conversation_id)?.sla) relistSoon(1000);
 }
 
 // the open conversation ----------------------------------------------------------------------
@@ -188,6 +194,7 @@ function onConversation(conv) {
 }
 
 function onMessage(message) {
+  slaMayHaveMoved(message);
   const conv = s.conversations.get(message.conversation_id);
   if (!conv) {
     relistSoon();
@@ -278,7 +285,10 @@ function onAssign(event) {
 function wire() {
   conn.on("inbox:conversation", onConversation);
   conn.on("inbox:message", onMessage);
-  conn.on("inbox:message:updated", (message) => upsertMessage(message));
+  conn.on("inbox:message:updated", (message) => {
+    slaMayHaveMoved(message);
+    upsertMessage(message);
+  });
   conn.on("inbox:typing", onTyping);
   conn.on("inbox:sla_breach", onSlaBreach);
   ui.list.addEventListener("click", (event) => {
