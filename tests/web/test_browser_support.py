@@ -169,12 +169,12 @@ async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
     ada.assert_clean()
 
 
-async def test_agent_assigns_resolves_and_sees_sla(  # noqa: F811
-        support_breaching: SupportStack, browser: Any) -> None:
-    support = support_breaching
-    grace = await open_inbox(browser, support.url)
+async def test_agent_assigns_resolves_and_sees_sla(
+        support_breaching: SupportStack, browser: Any) -> None:  # noqa: F811
+    stack = support_breaching
+    grace = await open_inbox(browser, stack.url)
     page = grace.page
-    ada = await open_member(browser, support.url, "Ada Lovelace")
+    ada = await open_member(browser, stack.url, "Ada Lovelace")
     await open_bubble(ada)
     await write_to_support(ada, "Can I move my session to Friday?")
     # nobody answered within the policy's first-response time: the breach is announced live
