@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,9 +29,60 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: Random bits for ids: seeded from the OS once (ids are unique, not secret; ``os.urandom`` per
+#: id was a system call on every stored message). Reseeded in a forked child.
+_RANDOM = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
+
+
+class RecentMessages:
+    """A bounded map of recently stored messages by idempotency key ``(channel, author,
+    client_id)``, in front of the store's lookup: a hit answers a retry without a database
+    round trip; a miss (evicted, stored before a restart, or by another process) falls back to
+    the store, so idempotency stays exact. Writers must call ``changed(id)`` when a message
+    changes and ``clear()`` after writes they cannot attribute."""
+
+    __slots__ = ("_by_id", "_by_key", "capacity")
+
+    def __init__(self, capacity: int = 8192) -> None:
+        self.capacity = capacity
+        self._by_key: dict[tuple[str, str, str], Message] = {}
+        self._by_id: dict[str, tuple[str, str, str]] = {}
+
+    def get(self, channel: str, author_id: str, client_id: str) -> Message | None:
+        """The remembered message with this key, or None."""
+        return self._by_key.get((channel, author_id, client_id))
+
+    def remember(self, message: Message) -> None:
+        """Keep a stored message that has a ``client_id`` (the oldest one is evicted)."""
+        if message.client_id is None or self.capacity <= 0:
+            return
+        key = (message.channel, message.author_id, message.client_id)
+        self._by_key[key] = message
+        self._by_id[message.id] = key
+        if len(self._by_key) > self.capacity:
+            old_key = next(iter(self._by_key))
+            old = self._by_key.pop(old_key)
+            self._by_id.pop(old.id, None)
+
+    def changed(self, message_id: str) -> None:
+        """Forget a message that was edited, deleted or reacted to."""
+        key = self._by_id.pop(message_id, None)
+        if key is not None:
+            self._by_key.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._by_key.clear()
+        self._by_id.clear()
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
 def new_id() -> str:
     """A time-ordered, unique 24-hex-char id (48-bit ms clock + 48 random bits)."""
-    return f"{int(time.time() * 1000):012x}{os.urandom(6).hex()}"
+    return f"{int(time.time() * 1000):012x}{_RANDOM.getrandbits(48):012x}"
 
 
 @dataclass(slots=True)

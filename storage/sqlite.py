@@ -16,8 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,10 +29,12 @@ from storage.base import (
     Message,
     MessageDraft,
     NotFound,
+    RecentMessages,
     StoreUnavailable,
     new_id,
     now_iso,
 )
+from storage.sqlite_readers import ReaderPool
 
 T = TypeVar("T")
 MAX_BATCH = 512
@@ -193,10 +194,9 @@ class SQLiteStore:
         self.path = path
         self._reader_count = readers
         self._writer: _WriterThread | None = None
-        self._readers: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._readers: ReaderPool | None = None
+        #: Recently stored messages by idempotency key (answers retries without a round trip).
+        self.recent = RecentMessages()
         self.commits = 0
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
@@ -211,7 +211,8 @@ class SQLiteStore:
         if self._lock_fd is None:
             raise StoreUnavailable(f"{self.path} is being restored; try again later")
         await loop.run_in_executor(None, self._migrate)
-        self._readers = ThreadPoolExecutor(self._reader_count, "gigvora-sqlite-reader")
+        self._readers = ReaderPool(lambda: connect(self.path, readonly=True), loop,
+                                   self._reader_count)
         self._writer = _WriterThread(self.path, loop, self._committed)
         self._writer.start()
 
@@ -232,12 +233,8 @@ class SQLiteStore:
             await loop.run_in_executor(None, self._writer.join)
             self._writer = None
         if self._readers is not None:
-            self._readers.shutdown(wait=True)
+            await loop.run_in_executor(None, self._readers.close)
             self._readers = None
-        with self._lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
         if self._lock_fd is not None:
             release_lock(self._lock_fd)
             self._lock_fd = None
@@ -257,8 +254,13 @@ class SQLiteStore:
 
     # plumbing -----------------------------------------------------------------------------
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` on the writer thread in a group commit (for storage modules)."""
-        return await self._write(fn, *args)
+        """Run ``fn(conn, *args)`` on the writer thread in a group commit (for storage modules).
+        It may change any message, so the recent-message map is dropped around it."""
+        self.recent.clear()
+        try:
+            return await self._write(fn, *args)
+        finally:
+            self.recent.clear()
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` on a reader thread (for storage modules)."""
@@ -272,20 +274,7 @@ class SQLiteStore:
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         if self._readers is None:
             raise StoreUnavailable("store is closed")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._readers, self._in_reader, fn, args)
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"store read failed: {error}") from error
-
-    def _in_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._lock:
-                self._reader_conns.append(conn)
-        return fn(conn, *args)
+        return await self._readers.submit(fn, args)
 
     async def ping(self) -> None:
         """A read round-trip through the reader pool."""
@@ -315,8 +304,15 @@ class SQLiteStore:
 
     # messages -----------------------------------------------------------------------------
     async def append_message(self, draft: MessageDraft) -> tuple[Message, bool]:
-        """Store with the next seq, idempotent on (channel, author, client_id)."""
-        return await self._write(_append, draft)
+        """Store with the next seq, idempotent on (channel, author, client_id): a retry seen
+        recently is answered from memory, any other one by the writer's own lookup."""
+        if draft.client_id is not None:
+            first = self.recent.get(draft.channel, draft.author_id, draft.client_id)
+            if first is not None:
+                return first, False
+        message, created = await self._write(_append, draft)
+        self.recent.remember(message)
+        return message, created
 
     async def get_message(self, message_id: str) -> Message | None:
         """One message or None."""
@@ -324,24 +320,39 @@ class SQLiteStore:
 
     async def find_by_client_id(self, channel_id: str, author_id: str, client_id: str
                                 ) -> Message | None:
-        """The first message with this idempotency key, or None."""
-        return await self._read(_by_client_id, channel_id, author_id, client_id)
+        """The first message with this idempotency key, or None (memory first, see
+        ``RecentMessages``)."""
+        first = self.recent.get(channel_id, author_id, client_id)
+        if first is None:
+            first = await self._read(_by_client_id, channel_id, author_id, client_id)
+            if first is not None:
+                self.recent.remember(first)
+        return first
 
     async def edit_message(self, message_id: str, text: str) -> Message:
         """New text and ``edited_at``."""
-        return await self._write(_update_message, message_id,
-                                 "text = ?, edited_at = ?", (text, now_iso()))
+        return await self._changing(message_id, self._write(
+            _update_message, message_id, "text = ?, edited_at = ?", (text, now_iso())))
 
     async def delete_message(self, message_id: str) -> Message:
         """Soft delete: text cleared, reactions dropped, ``deleted`` set."""
-        return await self._write(_update_message, message_id,
-                                 "text = '', deleted = 1, reactions = '{}', edited_at = ?",
-                                 (now_iso(),))
+        return await self._changing(message_id, self._write(
+            _update_message, message_id,
+            "text = '', deleted = 1, reactions = '{}', edited_at = ?", (now_iso(),)))
 
     async def set_reaction(self, message_id: str, emoji: str, user_id: str,
                            present: bool) -> Message:
         """Add or remove one user's reaction."""
-        return await self._write(_set_reaction, message_id, emoji, user_id, present)
+        return await self._changing(message_id, self._write(_set_reaction, message_id, emoji,
+                                                            user_id, present))
+
+    async def _changing(self, message_id: str, write: Awaitable[Message]) -> Message:
+        """Await a write that changes one message; it is no longer served from memory."""
+        self.recent.changed(message_id)
+        try:
+            return await write
+        finally:
+            self.recent.changed(message_id)
 
     async def history(self, channel_id: str, *, before_seq: int | None = None,
                       after_seq: int | None = None, limit: int = 50,

@@ -1,0 +1,79 @@
+"""The SQLite reader threads: each owns a read-only connection and takes work from one queue.
+
+Cheaper per read than ``loop.run_in_executor`` on a ``ThreadPoolExecutor`` (which the profile of
+``message:send`` showed as the event loop's largest Python cost): a read is one
+``SimpleQueue.put`` of ``(fn, args, future)`` — no ``concurrent.futures.Future``, no work item,
+no thread-count bookkeeping, no second future chained onto the loop — and the reader resolves the
+loop's own future with a single ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from storage.base import StoreUnavailable
+
+T = TypeVar("T")
+Read = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class ReaderPool:
+    """``threads`` reader threads over ``connect()``-made connections (see module docstring)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection],
+                 loop: asyncio.AbstractEventLoop, threads: int) -> None:
+        self._connect = connect
+        self._loop = loop
+        self._queue: queue.SimpleQueue[Read | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=f"gigvora-sqlite-reader_{n}")
+                         for n in range(max(1, threads))]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
+        """Queue ``fn(conn, *args)``; the future resolves on the loop with its result."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((fn, args, future))
+        return future
+
+    def _run(self) -> None:
+        conn = self._connect()
+        try:
+            while (item := self._queue.get()) is not None:
+                fn, args, future = item
+                value: Any = None
+                error: BaseException | None = None
+                try:
+                    value = fn(conn, *args)
+                except sqlite3.Error as failure:
+                    error = StoreUnavailable(f"store read failed: {failure}")
+                except Exception as failure:  # handed to the awaiting caller
+                    error = failure
+                try:
+                    self._loop.call_soon_threadsafe(_settle, future, value, error)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    return
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Finish queued reads, stop the threads and close their connections (blocks)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
