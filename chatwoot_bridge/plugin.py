@@ -147,11 +147,13 @@ class ChatwootBridgePlugin:
         if self.bridge is None or self.records is None or self.desk is None:
             return []
         handlers = {"route": self.desk.route, "sla_webhook": self.desk.send_webhook}
-        return [OutboxWorker(self.records, self.bridge, self.tuning, self.outbox_signal,
-                             handlers).run,
-                DeliveryWorker(self.records, self.bridge, self.tuning,
-                               self.delivery_signal).run,
-                SlaWorker(self.desk, ctx.settings.chatwoot_sla_tick_s).run]
+        workers = [OutboxWorker(self.records, self.bridge, self.tuning, self.outbox_signal,
+                                handlers).run,
+                   DeliveryWorker(self.records, self.bridge, self.tuning,
+                                  self.delivery_signal).run]
+        if self.rules.policies:  # no policy, no timers
+            workers.append(SlaWorker(self.desk, ctx.settings.chatwoot_sla_tick_s).run)
+        return workers
 
     @hookimpl
     def gigvora_health_checks(self, ctx: Any) -> list[HealthCheck]:
