@@ -12,6 +12,7 @@ import pytest
 import web_shell.plugin
 from realtime.plugins import BUILTIN_PLUGINS
 from tests.helpers import LiveServer, make_settings, start_server
+from tests.web.support_stack import support, support_breaching  # noqa: F401 (fixtures)
 
 #: The shell's plugin, passed explicitly until it is a built-in (registering it twice fails).
 SHELL_PLUGINS: list[Any] = ([] if "web_shell" in BUILTIN_PLUGINS else [web_shell.plugin])

@@ -15,7 +15,6 @@ from chatwoot_bridge.webhook import PATH
 from tests.chatwoot.conftest import FAST_QUEUE, FAST_RETRY, bridge_settings
 from tests.chatwoot.fake_chatwoot import FakeChatwoot
 from tests.helpers import LiveServer, start_server
-from tests.web.conftest import SHELL_PLUGINS
 
 
 @dataclass
@@ -45,7 +44,7 @@ async def start_support(tmp_path: Path, **overrides: Any) -> AsyncIterator[Suppo
             "message_rate_per_s": 0, "moderation_ml": "off",
             "plugins_disable": ["chatwoot_bridge"],  # the fast-timed instance instead
             "chatwoot_sla_policies": [SLA_POLICY], "chatwoot_sla_tick_s": 0.1, **overrides})
-        live = await start_server(settings, plugins=[plugin, *SHELL_PLUGINS])
+        live = await start_server(settings, plugins=[plugin])
         fake.webhook_url = live.url + PATH
         yield SupportStack(fake, live)
         await fake.drain()

@@ -13,11 +13,9 @@ from playwright.async_api import expect
 
 from tests.helpers import LiveServer
 from tests.web.pages import DESKTOP, PHONE, Member, axe_violations, open_member, screenshot
-from tests.web.support_stack import (  # noqa: F401 (fixtures)
-    SupportStack,
-    support,
-    support_breaching,
-)
+from tests.web.support_stack import SupportStack
+
+HOSTILE = '<img src=x onerror=alert("support")><script>alert(2)</script> & "quotes"'
 
 
 def bubble(page: Any) -> Any:
@@ -67,7 +65,7 @@ async def agent_writes(agent: Member, text: str, *, note: bool = False) -> None:
     await expect(agent.page.locator("#conversation-messages")).to_contain_text(text)
 
 
-async def test_member_writes_agent_replies_note_stays_private(support: SupportStack,  # noqa: F811
+async def test_member_writes_agent_replies_note_stays_private(support: SupportStack,
                                                              browser: Any) -> None:
     ada = await open_member(browser, support.url, "Ada Lovelace")
     dialog = await open_bubble(ada)
@@ -141,7 +139,7 @@ async def route_sockets(member: Member) -> SocketCut:
 
 
 async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
-        support: SupportStack, browser: Any) -> None:  # noqa: F811
+        support: SupportStack, browser: Any) -> None:
     ada = await open_member(browser, support.url, "Ada Lovelace")
     await open_bubble(ada)
     await write_to_support(ada, "Is the live workshop recorded?")
@@ -170,7 +168,7 @@ async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
 
 
 async def test_agent_assigns_resolves_and_sees_sla(
-        support_breaching: SupportStack, browser: Any) -> None:  # noqa: F811
+        support_breaching: SupportStack, browser: Any) -> None:
     stack = support_breaching
     grace = await open_inbox(browser, stack.url)
     page = grace.page
@@ -208,8 +206,38 @@ async def test_agent_assigns_resolves_and_sees_sla(
     grace.assert_clean()
 
 
+async def test_keyboard_only_and_hostile_text_shown_as_text(
+        support: SupportStack, browser: Any) -> None:
+    alerts: list[str] = []
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    ada.page.on("dialog", lambda dialog: alerts.append(dialog.message))
+    toggle = ada.page.get_by_role("button", name="Support")
+    await toggle.focus()
+    await ada.page.keyboard.press("Enter")
+    box = bubble(ada.page).get_by_role("textbox", name="Message to support")
+    await expect(box).to_be_focused()
+    await ada.page.keyboard.type(HOSTILE)
+    await ada.page.keyboard.press("Enter")  # Enter sends
+    messages = bubble(ada.page).locator("#support-messages")
+    await expect(messages).to_contain_text(HOSTILE)
+    await expect(box).to_have_value("")
+
+    grace = await open_inbox(browser, support.url)
+    grace.page.on("dialog", lambda dialog: alerts.append(dialog.message))
+    log = await open_conversation(grace, "Ada Lovelace")
+    await expect(log).to_contain_text(HOSTILE)
+    await agent_writes(grace, "Reply to " + HOSTILE)
+    await expect(messages).to_contain_text("Reply to " + HOSTILE)
+    for page in (ada.page, grace.page):
+        assert await page.locator("#support-messages img, #conversation-messages img,"
+                                  " #support-messages script").count() == 0
+    assert alerts == []
+    ada.assert_clean()
+    grace.assert_clean()
+
+
 @pytest.mark.parametrize("width", ["phone", "desktop"])
-async def test_support_pages_pass_axe_and_are_captured(support: SupportStack,  # noqa: F811
+async def test_support_pages_pass_axe_and_are_captured(support: SupportStack,
                                                        browser: Any, width: str) -> None:
     viewport = PHONE if width == "phone" else DESKTOP
     ada = await open_member(browser, support.url, "Ada Lovelace", viewport, for_axe=True)

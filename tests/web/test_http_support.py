@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from tests.helpers import LiveServer
-from tests.web.support_stack import SupportStack, support  # noqa: F401 (fixture)
+from tests.web.support_stack import SupportStack
 from tests.web.test_http import InlineCode, sign_in
 from web_shell.security import CONTENT_SECURITY_POLICY
 
@@ -40,7 +40,7 @@ def no_inline_code(html: str) -> None:
 
 
 @pytest.mark.parametrize("role", sorted(PERSONAS))
-async def test_inbox_opens_only_to_agents_and_admins(support: SupportStack,  # noqa: F811
+async def test_inbox_opens_only_to_agents_and_admins(support: SupportStack,
                                                      http: aiohttp.ClientSession,
                                                      role: str) -> None:
     (await sign_in(http, support.url, PERSONAS[role])).release()
@@ -56,7 +56,7 @@ async def test_inbox_opens_only_to_agents_and_admins(support: SupportStack,  # n
     assert ('href="/inbox"' in nav) == (role in INBOX_ROLES)
 
 
-async def test_signed_out_visitors_go_to_login(support: SupportStack,  # noqa: F811
+async def test_signed_out_visitors_go_to_login(support: SupportStack,
                                               http: aiohttp.ClientSession) -> None:
     async with http.get(support.url + "/inbox", allow_redirects=False) as response:
         assert response.status == 303
@@ -64,7 +64,7 @@ async def test_signed_out_visitors_go_to_login(support: SupportStack,  # noqa: F
 
 
 async def test_member_pages_carry_the_bubble_when_the_bridge_runs(
-        support: SupportStack, http: aiohttp.ClientSession) -> None:  # noqa: F811
+        support: SupportStack, http: aiohttp.ClientSession) -> None:
     _, login = await page(http, support.url + "/login")
     assert 'id="support"' not in login  # signed out: no bubble
     (await sign_in(http, support.url, "member-ada")).release()
