@@ -26,9 +26,11 @@ HOSTILE_NAME = '<img src=x onerror=alert("name")>\'"&'
 MEDIA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                "--autoplay-policy=no-user-gesture-required",
                "--disable-features=WebRtcHideLocalIpsWithMdns"]
-#: Resolves once the video has a frame (readyState >= 2) and its playback position advances.
+#: True once the video has a frame (readyState >= 2), its playback position advances and its
+#: audio track receives packets (a remote track stays `muted` until media arrives).
 PLAYING = """async (video) => {
-  if (video.readyState < 2) return false;
+  const audio = video.srcObject && video.srcObject.getAudioTracks()[0];
+  if (video.readyState < 2 || !audio || audio.muted || video.muted) return false;
   const start = video.currentTime;
   await new Promise((resolve) => video.requestVideoFrameCallback(() => resolve()));
   await new Promise((resolve) => video.requestVideoFrameCallback(() => resolve()));
@@ -61,7 +63,7 @@ async def enter_room(browser: Any, url: str, persona: str,
 
 
 async def assert_playing(page: Any, name: str) -> None:
-    """The video of ``name`` on ``page`` has frames and its playback position advances."""
+    """The video of ``name`` on ``page`` plays, with sound."""
     video = page.get_by_label(f"Video of {name}")
     await expect(video).to_be_visible()
     handle = await video.element_handle()
