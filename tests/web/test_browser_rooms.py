@@ -138,6 +138,10 @@ async def test_members_see_each_other_and_the_host_kicks(shell: LiveServer,
     await expect(katherine.page.get_by_label("Video of Alan Turing")).to_have_count(0)
     await alan.page.get_by_role("button", name="Rejoin").click()
     await expect(alan.page.get_by_role("alert")).to_contain_text("you may rejoin in 10 minutes")
+    # staff see the open rooms on /rooms
+    await katherine.page.get_by_role("link", name="Live rooms").click()
+    await katherine.page.get_by_role("link", name=ROOM).click()
+    await expect(katherine.page.locator("#room-status")).to_contain_text("You are in the room")
     for member in (ada, alan, katherine):
         member.assert_clean()
 
@@ -147,12 +151,14 @@ async def test_leave_and_rejoin(shell: LiveServer, media_browser: Any) -> None:
     await ada.page.get_by_role("button", name="Publish", exact=True).click()
     alan = await enter_room(media_browser, shell.url, "Alan Turing")
     await assert_playing(alan.page, "Ada Lovelace")
-    await ada.page.get_by_role("button", name="Leave").click()
+    await ada.page.get_by_role("button", name="Leave").focus()  # keyboard only from here
+    await ada.page.keyboard.press("Enter")
     await expect(activity(alan.page)).to_contain_text("Ada Lovelace left.")
     await expect(alan.page.get_by_label("Video of Ada Lovelace")).to_have_count(0)
     await expect(alan.page.locator("#room-status")).to_contain_text("You are in the room")
     await expect(activity(alan.page)).to_contain_text("You are now the host.")
-    await ada.page.get_by_role("button", name="Rejoin").click()
+    await expect(ada.page.get_by_role("button", name="Rejoin")).to_be_focused()
+    await ada.page.keyboard.press("Enter")
     await expect(activity(alan.page)).to_contain_text("Ada Lovelace joined.")
     await expect(alan.page.get_by_role("button", name="Kick Ada Lovelace")).to_be_visible()
     for member in (ada, alan):
