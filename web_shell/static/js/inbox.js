@@ -12,6 +12,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const TICK_MS = 30000;  // SLA countdowns refresh this often
+const STACKED = window.matchMedia("(max-width: 899.98px)"); // list above the conversation
 const ui = {
   banner: $("connection-banner"), status: $("inbox-status"), alerts: $("sla-alerts"),
   filters: $("inbox-filters"), filterStatus: $("filter-status"), filterAssignee: $("filter-assignee"),
@@ -183,6 +184,7 @@ function openConversation(id) {
   renderList();
   renderOpen();
   loadMessages(id);
+  if (STACKED.matches) ui.title.scrollIntoView({ block: "start" }); // the list is above it
 }
 
 // live events ---------------------------------------------------------------------------------
