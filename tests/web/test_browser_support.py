@@ -236,6 +236,41 @@ async def test_keyboard_only_and_hostile_text_shown_as_text(
     grace.assert_clean()
 
 
+async def test_typing_and_replies_from_chatwoots_dashboard(support: SupportStack,
+                                                           browser: Any) -> None:
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    dialog = await open_bubble(ada)
+    await write_to_support(ada, "Where is my course certificate?")
+    grace = await open_inbox(browser, support.url)
+    log = await open_conversation(grace, "Ada Lovelace")
+    conv_id = next(iter(support.fake.conversations))
+    agent_typing, member_typing = grace.page.locator("#conversation-typing"), dialog.locator(
+        "#support-typing")
+
+    support.fake.typing(conv_id, True, private=True)  # Marco, in Chatwoot's dashboard
+    await support.fake.drain()
+    await expect(agent_typing).to_have_text("Marco Silva is typing a private note…")
+    support.fake.typing(conv_id, True)
+    await support.fake.drain()
+    await expect(agent_typing).to_have_text("Marco Silva is typing…")
+    await expect(member_typing).to_have_text("Support is typing…")  # never for the note
+    support.fake.agent_reply(conv_id, "Here it is, with the PDF attached.", attachments=[{
+        "id": 5, "message_id": 0, "file_type": "file", "account_id": 7, "extension": "pdf",
+        "data_url": "https://chat.example.com/certificate.pdf", "thumb_url": "",
+        "file_size": 1200}])
+    support.fake.typing(conv_id, False)
+    messages = dialog.locator("#support-messages")
+    await expect(messages).to_contain_text("Here it is, with the PDF attached.")
+    await expect(messages.get_by_role("link", name="Attachment (file)")).to_have_attribute(
+        "href", "https://chat.example.com/certificate.pdf")
+    await expect(member_typing).to_be_empty()
+    await expect(log).to_contain_text("Marco Silva")
+    await expect(log).to_contain_text("Attachment: file (.pdf)")
+    await expect(agent_typing).to_be_empty()
+    ada.assert_clean()
+    grace.assert_clean()
+
+
 @pytest.mark.parametrize("width", ["phone", "desktop"])
 async def test_support_pages_pass_axe_and_are_captured(support: SupportStack,
                                                        browser: Any, width: str) -> None:
