@@ -16,7 +16,11 @@ export class RoomView {
     this.selfVideo = $("self-video");
     this.list = $("participants");
     this.activity = $("activity");
+    this.list.tabIndex = -1; // focus lands here when a focused control goes away
     this.remoteTiles = new Map(); // participant id -> <li>
+    this.confirming = null; // the participant whose kick awaits confirmation
+    this.focusNext = null;
+    this.signature = null;
   }
 
   /** Say something in the activity log (a polite live region). */
@@ -104,12 +108,23 @@ export class RoomView {
    * @param {{selfId: string, moderates: boolean, quality: Map<string, string>}} context
    */
   renderParticipants(participants, { selfId, moderates, quality }) {
-    $("people-count").textContent = `(${participants.length})`;
-    this.list.replaceChildren(...participants.map((p) => {
-      const self = p.participant_id === selfId;
-      const meta = [ROLE_LABEL[p.role] || "", p.kinds.length ? "publishing" : "",
-        mutedText(p.muted)].filter(Boolean).join(" · ");
+    this.last = { participants, context: { selfId, moderates, quality } };
+    const rows = participants.map((p) => {
       const q = quality.get(p.participant_id);
+      return { p, self: p.participant_id === selfId, q, controls: moderates && p.participant_id !== selfId,
+        meta: [ROLE_LABEL[p.role] || "", p.kinds.length ? "publishing" : "", mutedText(p.muted)]
+          .filter(Boolean).join(" · ") };
+    });
+    // Unchanged lists are left alone, and focus survives a re-render (keyboard users).
+    const signature = JSON.stringify([rows.map((r) => [r.p.participant_id, r.p.user.name, r.meta,
+      r.q?.level, r.q?.detail, r.controls, r.p.host_muted]), this.confirming]);
+    if (signature === this.signature) return;
+    this.signature = signature;
+    const focused = document.activeElement;
+    const keep = this.list.contains(focused) ? [focused.closest("li")?.dataset.participant,
+      focused.dataset.action] : null;
+    $("people-count").textContent = `(${participants.length})`;
+    this.list.replaceChildren(...rows.map(({ p, self, q, meta, controls }) => {
       const item = el("li", { className: "participant" }, [
         el("span", { className: "participant-name", text: self ? `${p.user.name} (you)` : p.user.name }),
         meta ? el("span", { className: "participant-meta", text: meta }) : null,
@@ -117,20 +132,54 @@ export class RoomView {
           attrs: { title: q.detail } }) : null,
       ]);
       item.dataset.participant = p.participant_id;
-      if (moderates && !self) item.append(this.controls(p));
+      if (controls) item.append(this.controls(p));
       return item;
     }));
+    const target = this.focusNext || keep;
+    this.focusNext = null;
+    if (target) {
+      const item = [...this.list.children].find((li) => li.dataset.participant === target[0]);
+      (item?.querySelector(`[data-action="${target[1]}"]`) || (keep ? this.list : null))?.focus();
+    }
   }
 
+  rerender() {
+    if (this.last) this.renderParticipants(this.last.participants, this.last.context);
+  }
+
+  /** Mute/unmute and kick buttons; a kick asks for confirmation first. */
   controls(p) {
+    const name = p.user.name;
+    const button = (text, action, className, onClick) => {
+      const node = el("button", { className: `button ${className}`, text, attrs: { type: "button" } });
+      node.dataset.action = action;
+      node.addEventListener("click", onClick);
+      return node;
+    };
+    const id = p.participant_id;
+    if (this.confirming === id) {
+      return el("span", { className: "participant-actions" }, [
+        button(`Confirm kick of ${name}`, "confirm-kick", "button-danger", () => {
+          this.confirming = null;
+          this.actions.onKick(p);
+        }),
+        button("Cancel", "cancel-kick", "button-quiet", () => {
+          this.confirming = null;
+          this.focusNext = [id, "kick"];
+          this.rerender();
+        }),
+      ]);
+    }
     const hostMuted = (p.host_muted || []).includes("audio");
-    const mute = el("button", { className: "button button-quiet",
-      text: hostMuted ? `Unmute ${p.user.name}` : `Mute ${p.user.name}`, attrs: { type: "button" } });
-    mute.addEventListener("click", () => this.actions.onMute(p, !hostMuted));
-    const kick = el("button", { className: "button button-danger", text: `Kick ${p.user.name}`,
-      attrs: { type: "button" } });
-    kick.addEventListener("click", () => this.actions.onKick(p));
-    return el("span", { className: "participant-actions" }, [mute, kick]);
+    return el("span", { className: "participant-actions" }, [
+      button(hostMuted ? `Unmute ${name}` : `Mute ${name}`, "mute", "button-quiet",
+        () => this.actions.onMute(p, !hostMuted)),
+      button(`Kick ${name}`, "kick", "button-danger", () => {
+        this.confirming = id;
+        this.focusNext = [id, "confirm-kick"];
+        this.rerender();
+      }),
+    ]);
   }
 }
 
