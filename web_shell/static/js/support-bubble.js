@@ -8,7 +8,8 @@ import { Connection, OfflineError } from "./connection.js";
 import { el, shortTime } from "./dom.js";
 
 const USED_KEY = "gv-support-used";
-const STATUS_TEXT = { queued: "Sending…", sent: "Sent", delivered: "Delivered", read: "Read",
+// The ack of `support:send` means stored and queued: delivery is the server's job from there.
+const STATUS_TEXT = { queued: "Sent", sent: "Sent", delivered: "Delivered", read: "Read",
   failed: "Not delivered" };
 const $ = (id) => document.getElementById(id);
 
