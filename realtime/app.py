@@ -91,7 +91,8 @@ def create_app(settings: Settings, *, plugins: list[Any] | None = None) -> web.A
     sio = _socketio(settings, fanout, metrics, cluster)
     tasks = TaskOwner("app")
     hub = Hub(sio, tokens, metrics, cluster.limiter, settings.max_connections, tasks)
-    hooks = HookRunner(build_plugin_manager(settings, plugins), settings.hook_timeout_s, metrics)
+    hooks = HookRunner(build_plugin_manager(settings, plugins), settings.hook_timeout_s, metrics,
+                       settings.checks_concurrency, settings.checks_queue)
     for key, value in ((SETTINGS, settings), (METRICS, metrics), (LIFECYCLE, Lifecycle()),
                        (TOKENS, tokens), (SIO, sio), (HUB, hub), (FANOUT, fanout),
                        (HOOKS, hooks), (TASKS, tasks), (LOOP_LAG, [0.0]), (CLUSTER, cluster)):

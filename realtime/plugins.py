@@ -97,10 +97,19 @@ def build_plugin_manager(settings: Settings, extra_plugins: list[Any] | None = N
 class HookRunner:
     """Calls hook implementations one by one, timed, bounded, logged and counted."""
 
-    def __init__(self, pm: pluggy.PluginManager, timeout: float, metrics: Any) -> None:
+    def __init__(self, pm: pluggy.PluginManager, timeout: float, metrics: Any,
+                 checks_concurrency: int = 64, checks_queue: int = 512) -> None:
         self._pm = pm
         self._timeout = timeout
         self._metrics = metrics
+        #: Admission to the pre-store chain: at most ``checks_concurrency`` messages in it, at
+        #: most ``checks_queue`` waiting; beyond that ``unavailable`` at once. The hook timeout
+        #: starts when a message is admitted, so waiting in line is not counted as a failure
+        #: (past saturation the admitted keep finishing in time: goodput holds).
+        self._checks_concurrency = checks_concurrency
+        self._checks_queue = checks_queue
+        self._checks_slots: asyncio.Semaphore | None = None
+        self.checks_waiting = 0
         self._impls: dict[str, list[Any]] = {}
         self.ctx: PluginContext | None = None
 
@@ -136,7 +145,27 @@ class HookRunner:
                 self._failed(impl, hook, "timeout" if isinstance(error, TimeoutError) else "error")
 
     async def pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> Verdict:
-        """Run the veto chain: transforms feed forward, hold/block win, failure refuses."""
+        """Run the veto chain once admitted (see ``__init__``): transforms feed forward,
+        hold/block win, failure refuses."""
+        if self._checks_slots is None:
+            self._checks_slots = asyncio.Semaphore(self._checks_concurrency)
+        slots = self._checks_slots
+        if slots.locked() and self.checks_waiting >= self._checks_queue:
+            self._metrics.plugin_failures.labels("core", "gigvora_message_pre_store",
+                                                 "saturated").inc()
+            raise AppError("unavailable", "message checks are saturated, retry later",
+                           retry_after_ms=250)
+        self.checks_waiting += 1
+        try:
+            await slots.acquire()
+        finally:
+            self.checks_waiting -= 1
+        try:
+            return await self._pre_store(draft, user)
+        finally:
+            slots.release()
+
+    async def _pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> Verdict:
         final: Verdict = Verdict("allow")
         for impl in self.impls("gigvora_message_pre_store"):
             try:

@@ -34,7 +34,7 @@ from storage.base import (
     new_id,
     now_iso,
 )
-from storage.sqlite_readers import ReaderPool
+from storage.sqlite_readers import Checkpointer, ReaderPool
 
 T = TypeVar("T")
 MAX_BATCH = 512
@@ -113,6 +113,7 @@ class _WriterThread(threading.Thread):
 
     def run(self) -> None:
         conn = connect(self._path)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer does it, off this path
         try:
             while (batch := self._next_batch()) is not None:
                 self._run_batch(conn, batch)
@@ -195,6 +196,7 @@ class SQLiteStore:
         self._reader_count = readers
         self._writer: _WriterThread | None = None
         self._readers: ReaderPool | None = None
+        self._checkpointer: Checkpointer | None = None
         #: Recently stored messages by idempotency key (answers retries without a round trip).
         self.recent = RecentMessages()
         self.commits = 0
@@ -215,6 +217,8 @@ class SQLiteStore:
                                    self._reader_count)
         self._writer = _WriterThread(self.path, loop, self._committed)
         self._writer.start()
+        self._checkpointer = Checkpointer(lambda: connect(self.path))
+        self._checkpointer.start()
 
     def _migrate(self) -> None:
         conn = connect(self.path)
@@ -235,6 +239,9 @@ class SQLiteStore:
         if self._readers is not None:
             await loop.run_in_executor(None, self._readers.close)
             self._readers = None
+        if self._checkpointer is not None:
+            await loop.run_in_executor(None, self._checkpointer.stop)
+            self._checkpointer = None
         if self._lock_fd is not None:
             release_lock(self._lock_fd)
             self._lock_fd = None
