@@ -34,7 +34,13 @@ class PageViews:
             "user": who, "channels": channels, "active": active,
             "guidelines_accepted": await self.shell.acks.accepted(who.sub),
             "policy_version": self.shell.acks.version,
+            "moderation_on": self._serves("/", "message:report"),
             "max_text_chars": self.shell.settings.max_text_chars})
+
+    def _serves(self, namespace: str, event: str) -> bool:
+        """True while some plugin serves this event (features can be switched off)."""
+        hub = self.shell.ctx.extra.get("hub")
+        return hub is not None and (namespace, event) in getattr(hub, "events", {})
 
     async def _channels(self, who: Principal) -> list[dict[str, Any]]:
         chat = self.shell.chat

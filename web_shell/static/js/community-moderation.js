@@ -118,7 +118,10 @@ function setNotice(p, text) {
 
 /** Subscribe to the member events of moderation. */
 export function listenModeration(p) {
-  p.conn.on("connect", () => loadMine(p));
+  // Moderation is a plugin that may be switched off: then there is nothing of one's own to load.
+  if (document.querySelector("main")?.dataset.moderation !== "off") {
+    p.conn.on("connect", () => loadMine(p));
+  }
   p.conn.on("moderation:hold_decided", (decision) => onHoldDecided(p, decision));
   p.conn.on("moderation:sanctioned", (sanction) => {
     p.state.sanctions.set(sanction.id, sanction);
