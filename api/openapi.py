@@ -69,7 +69,7 @@ def _secret_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
         "/api/v1/admin/codes": {"post": {
             "summary": "Issue a one-time code (admin; shown once)", "security": bearer,
             "requestBody": _body("CodeIssue"),
-            "responses": {**_ok(obj, 201), **_errors(400, 401, 403, 413, 503)}}},
+            "responses": {**_ok(obj, 201), **_errors(400, 401, 403, 409, 413, 503)}}},
         "/api/v1/codes/redeem": {"post": {
             "summary": "Redeem a one-time code (single use)", "security": bearer,
             "requestBody": _body("CodeRedeem"),
@@ -105,8 +105,11 @@ def openapi_document() -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Liveness", "responses": _ok(
                 {"type": "object", "properties": {"status": {"type": "string"}}})}},
             "/readyz": {"get": {"summary": "Readiness (detail with an operator token)",
-                                "responses": {**_ok({"type": "object"}),
-                                              "503": {"description": "not ready"}}}},
+                                "responses": {
+                                    **_ok({"type": "object"}, content="application/health+json"),
+                                    "503": {"description": "not ready", "content": {
+                                        "application/health+json": {"schema": {
+                                            "type": "object"}}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (operator)", "security": bearer,
                                  "responses": {**_ok({"type": "string"}, content="text/plain"),
                                                **_errors(401, 403)}}},
@@ -123,14 +126,14 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "channel", "in": "path", "required": True,
                      "schema": {"type": "string"}},
-                    _query("before_seq", {"type": "integer", "minimum": 0}),
-                    _query("after_seq", {"type": "integer", "minimum": 0}),
+                    _query("before_seq", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+                    _query("after_seq", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     _query("thread_id", {"type": "string", "minLength": 1, "maxLength": 64})],
                 "responses": {**_ok({"type": "object", "properties": {
                     "messages": {"type": "array",
                                  "items": {"$ref": "#/components/schemas/Message"}},
-                    "has_more": {"type": "boolean"}}}), **_errors(400, 401, 403, 404)}}},
+                    "has_more": {"type": "boolean"}}}), **_errors(400, 401, 403, 404, 413)}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document",
                                              "responses": _ok({"type": "object"})}},
             **_secret_paths(bearer),

@@ -14,13 +14,16 @@ from realtime.errors import AppError
 from realtime.hookspecs import hookimpl
 from realtime.ops_http import json_response, parse, read_json
 
+#: the largest seq the store can hold (SQLite's signed 64-bit INTEGER)
+MAX_SEQ = 2**63 - 1
+
 
 class HistoryQuery(BaseModel):
     """Query of ``GET /api/v1/channels/{channel}/messages``."""
 
     model_config = ConfigDict(extra="forbid")
-    before_seq: int | None = Field(None, ge=0)
-    after_seq: int | None = Field(None, ge=0)
+    before_seq: int | None = Field(None, ge=0, le=MAX_SEQ)
+    after_seq: int | None = Field(None, ge=0, le=MAX_SEQ)
     limit: int = Field(50, ge=1, le=500)
     thread_id: str | None = Field(None, min_length=1, max_length=64)
 

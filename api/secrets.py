@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from realtime.config import resolve_jwt_secret
 from realtime.errors import AppError
 from realtime.identity import TokenService
 from realtime.ops_http import json_response, parse, read_json
-from storage.base import NotFound
+from storage.base import Conflict, NotFound
 from storage.secrets import SecretRecords
 
 #: lifetime of the access token a bot gets for its API key
@@ -29,6 +29,9 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 #: a bot's key never carries the admin role: admins act as themselves
 KeyRole = Literal["member", "agent", "moderator", "operator"]
 Purpose = Literal["room_pin", "invite"]
+#: strict, but JSON's ``419.0`` is the integer 419 (as JSON Schema says)
+WholeNumber = Annotated[int, BeforeValidator(
+    lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)]
 
 
 class ApiKeyCreate(BaseModel):
@@ -46,7 +49,7 @@ class CodeIssue(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     purpose: Purpose
     subject: Subject
-    ttl_s: int = Field(3600, ge=60, le=30 * 86_400)
+    ttl_s: WholeNumber = Field(3600, ge=60, le=30 * 86_400)
 
 
 class CodeRedeem(BaseModel):
@@ -120,9 +123,12 @@ class SecretViews:
         """``POST /api/v1/admin/codes``: the code is in this response and nowhere else."""
         who = self.admin(request)
         body = parse(CodeIssue, await read_json(request))
-        record, code = await self.records.issue_code(
-            body.purpose, body.subject, who.sub, body.ttl_s,
-            kind="pin" if body.purpose == "room_pin" else "token")
+        try:
+            record, code = await self.records.issue_code(
+                body.purpose, body.subject, who.sub, body.ttl_s,
+                kind="pin" if body.purpose == "room_pin" else "token")
+        except Conflict as error:
+            raise AppError("conflict", str(error)) from None
         return json_response({**record, "code": code}, status=201)
 
     async def redeem_code(self, request: web.Request) -> web.Response:

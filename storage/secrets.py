@@ -22,12 +22,14 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from storage.base import NotFound, new_id, now_iso
+from storage.base import Conflict, NotFound, new_id, now_iso
 from storage.sqlite import SQLiteStore
 
 KEY_PREFIX = "gvk_"
 #: wrong guesses after which an open one-time code stops accepting anything
 MAX_FAILED_ATTEMPTS = 5
+#: open codes per ``(purpose, subject)``: a redeem checks each, so this bounds its argon2 work
+MAX_OPEN_CODES = 10
 CodeKind = Literal["pin", "token"]
 
 _hasher = PasswordHasher()
@@ -49,6 +51,8 @@ def _public_key(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 KEY_COLUMNS = "id, name, roles, created_by, created_at, last_used_at, revoked_at"
+OPEN = ("purpose = ? AND subject = ? AND used_at IS NULL AND expires_at > ? "
+        "AND failed_attempts < ?")
 
 
 def split_key(key: str) -> tuple[str, str] | None:
@@ -128,11 +132,19 @@ class SecretRecords:
         record = {"id": new_id(), "purpose": purpose, "subject": subject,
                   "created_by": created_by, "created_at": now_iso(),
                   "expires_at": time.time() + ttl_s}
-        await self.store.run_write(lambda conn: conn.execute(
-            "INSERT INTO one_time_codes (id, purpose, subject, hash, created_by, created_at, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record["id"], purpose, subject, hashed, created_by, record["created_at"],
-             record["expires_at"])))
+
+        def insert(conn: sqlite3.Connection) -> None:
+            (open_codes,) = conn.execute(
+                f"SELECT count(*) FROM one_time_codes WHERE {OPEN}",
+                (purpose, subject, time.time(), MAX_FAILED_ATTEMPTS)).fetchone()
+            if open_codes >= MAX_OPEN_CODES:
+                raise Conflict(f"{MAX_OPEN_CODES} codes are open for this subject already")
+            conn.execute(
+                "INSERT INTO one_time_codes (id, purpose, subject, hash, created_by, "
+                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record["id"], purpose, subject, hashed, created_by, record["created_at"],
+                 record["expires_at"]))
+        await self.store.run_write(insert)
         return record, code
 
     async def redeem_code(self, purpose: str, subject: str, code: str, by: str
@@ -142,9 +154,8 @@ class SecretRecords:
         ``(purpose, subject)``."""
         now = time.time()
         candidates = await self.store.run_read(lambda conn: conn.execute(
-            "SELECT id, hash FROM one_time_codes WHERE purpose = ? AND subject = ? "
-            "AND used_at IS NULL AND expires_at > ? AND failed_attempts < ?",
-            (purpose, subject, now, MAX_FAILED_ATTEMPTS)).fetchall())
+            f"SELECT id, hash FROM one_time_codes WHERE {OPEN} LIMIT ?",
+            (purpose, subject, now, MAX_FAILED_ATTEMPTS, MAX_OPEN_CODES)).fetchall())
         matched = None
         for code_id, hashed in candidates:
             if await asyncio.to_thread(_verify, hashed, code):

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from realtime.app import STORE
-from storage.secrets import MAX_FAILED_ATTEMPTS, SecretRecords
+from storage.secrets import MAX_FAILED_ATTEMPTS, MAX_OPEN_CODES, SecretRecords
 from tests.helpers import Client, LiveServer
 
 
@@ -115,3 +115,16 @@ async def test_codes_expire_and_lock_after_wrong_guesses(server: LiveServer) -> 
         assert await records.redeem_code("room_pin", "town-hall", wrong, "mallory") is None
     assert await records.redeem_code("room_pin", "town-hall", pin, "mallory") is None
     assert await records.purge_codes(older_than_s=0) == 1
+
+
+async def test_open_codes_per_subject_are_capped(server: LiveServer) -> None:
+    """A redeem checks every open code of its subject: their number is bounded."""
+    records = SecretRecords(server.app[STORE])
+    for _ in range(MAX_OPEN_CODES):
+        await records.issue_code("invite", "general", "root", 600)
+    status, body = await _call(server, "POST", "/api/v1/admin/codes",
+                               json={"purpose": "invite", "subject": "general"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+    status, _ = await _call(server, "POST", "/api/v1/admin/codes",
+                            json={"purpose": "invite", "subject": "help", "ttl_s": 419.0})
+    assert status == 201
