@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -216,7 +217,22 @@ async def test_room_pages_pass_axe_and_are_captured(shell: LiveServer, media_bro
     assert await axe_violations(ada.page) == [], "room (host)"
     await screenshot(ada.page, f"room-{viewport['width']}")
     assert await axe_violations(alan.page) == [], "room (participant)"
+    title = f"Portfolio clinic ({width})"
+    await schedule_session(shell.url, title)
     await alan.page.get_by_role("link", name="Live rooms").click()
     await expect(alan.page.get_by_role("textbox", name="Room name")).to_be_visible()
+    # every member sees the upcoming scheduled sessions, linked to their rooms
+    await expect(alan.page.get_by_role("link", name=title)).to_be_visible()
     assert await axe_violations(alan.page) == [], "room list"
     await screenshot(alan.page, f"rooms-{viewport['width']}")
+
+
+async def schedule_session(url: str, title: str) -> None:
+    """A member schedules a session in an hour (REST), hosted by themselves."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    body = {"title": title, "channel": "general", "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat()}
+    headers = {"Authorization": f"Bearer {mint('grace', 'Grace Hopper')}"}
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{url}/api/v1/rooms/sessions", json=body, headers=headers) as response:
+        assert response.status == 201, await response.text()
