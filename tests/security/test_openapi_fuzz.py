@@ -1,8 +1,9 @@
 """Schemathesis against the live OpenAPI document: every operation, generated valid and invalid
 requests (as an admin and operator, so the guarded paths are reached) — no 5xx, no invalid input
 accepted, responses as documented (``unsupported_method`` is left out: an unrouted method is
-answered with the shared error shape and status 400 ``invalid``, not 405 with ``Allow``). Runs the ``st`` CLI in a subprocess against a real
-``gigvora serve``; ``GIGVORA_SCHEMATHESIS_EXAMPLES`` sets the examples per operation."""
+answered with the shared error shape and status 400 ``invalid``, not 405 with ``Allow``).
+Runs the ``st`` CLI in a subprocess against a real ``gigvora serve``;
+``GIGVORA_SCHEMATHESIS_EXAMPLES`` sets the examples per operation."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ async def test_openapi_operations_hold_their_contract(tmp_path: Path) -> None:
         cli = Path(sys.executable).with_name("st")
         run = await asyncio.create_subprocess_exec(
             str(cli), "--config-file", str(CONFIG), "run", f"{server.url}/api/v1/openapi.json",
-            "--checks", "all", "--exclude-checks", "unsupported_method", "--max-examples", EXAMPLES, "--workers", "2",
+            "--checks", "all", "--exclude-checks", "unsupported_method",
+            "--max-examples", EXAMPLES, "--workers", "2",
             "--generation-database", "none", "--header", f"Authorization: Bearer {token}",
             cwd=tmp_path, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
