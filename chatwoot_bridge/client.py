@@ -294,6 +294,12 @@ class ChatwootClient:
                                     json=body)
         return dict(answer.get("payload") or {})
 
+    async def toggle_typing(self, conversation_id: int, on: bool, private: bool = False) -> None:
+        """``POST /conversations/{id}/toggle_typing_status`` (200, empty): Chatwoot announces it
+        to the dashboard and as a ``conversation_typing_on/off`` webhook."""
+        await self.request("POST", f"/conversations/{conversation_id}/toggle_typing_status",
+                           json={"typing_status": "on" if on else "off", "is_private": private})
+
     async def assign(self, conversation_id: int, *, assignee_id: int | None = None,
                      team_id: int | None = None, unassign: bool = False) -> Any:
         """``POST /conversations/{id}/assignments``: an agent (``assignee_id``; null with

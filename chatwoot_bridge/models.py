@@ -67,6 +67,14 @@ class InboxStatus(Model):
     snoozed_until: int | None = None
 
 
+class InboxTyping(Model):
+    """``inbox:typing``: an agent starts or stops typing a reply (or a private note)."""
+
+    conversation_id: ConversationId
+    typing: bool
+    private: bool = False
+
+
 class InboxLabels(Model):
     """``inbox:labels``: the full label set (replaces the current one)."""
 

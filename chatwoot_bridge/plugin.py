@@ -216,6 +216,9 @@ def _agent_events(bridge: SupportBridge) -> list[tuple[str, Any, Any, bool]]:
     async def labels(sid: str, who: Principal, b: m.InboxLabels) -> Any:
         return await bridge.agent_labels(who, b)
 
+    async def typing(sid: str, who: Principal, b: m.InboxTyping) -> Any:
+        return await bridge.agent_typing(who, b)
+
     async def listing(sid: str, who: Principal, b: m.InboxList) -> Any:
         return await bridge.agent_list(who, b)
 
@@ -226,6 +229,7 @@ def _agent_events(bridge: SupportBridge) -> list[tuple[str, Any, Any, bool]]:
             ("inbox:assign", assign, m.InboxAssign, False),
             ("inbox:status", status, m.InboxStatus, False),
             ("inbox:labels", labels, m.InboxLabels, False),
+            ("inbox:typing", typing, m.InboxTyping, True),
             ("inbox:list", listing, m.InboxList, False),
             ("inbox:messages", messages, m.InboxMessages, False)]
 

@@ -158,6 +158,16 @@ class SupportBridge:
             raise api_error(error) from None
         return await self.refresh_conversation(body.conversation_id)
 
+    async def agent_typing(self, who: Principal, body: m.InboxTyping) -> dict[str, Any]:
+        """``inbox:typing``: passed to Chatwoot, whose webhook brings it back to the member
+        (not for private notes) and to the other agents. Best effort: never queued."""
+        await self._known(body.conversation_id)
+        try:
+            await self.client.toggle_typing(body.conversation_id, body.typing, body.private)
+        except ChatwootError as error:
+            raise api_error(error) from None
+        return {"conversation_id": body.conversation_id, "typing": body.typing}
+
     async def agent_labels(self, who: Principal, body: m.InboxLabels) -> dict[str, Any]:
         """``inbox:labels``: replace the conversation's labels."""
         await self._known(body.conversation_id)

@@ -99,6 +99,7 @@ class FakeChatwoot:
             web.post(f"{base}/conversations/{{id}}/messages", self.create_message),
             web.get(f"{base}/conversations/{{id}}/messages", self.list_messages),
             web.post(f"{base}/conversations/{{id}}/toggle_status", self.toggle_status),
+            web.post(f"{base}/conversations/{{id}}/toggle_typing_status", self.toggle_typing),
             web.post(f"{base}/conversations/{{id}}/assignments", self.assign),
             web.post(f"{base}/conversations/{{id}}/labels", self.set_labels),
             web.get(f"{base}/conversations/{{id}}/labels", self.get_labels)])
@@ -363,6 +364,17 @@ class FakeChatwoot:
         return web.json_response({"meta": {}, "payload": {
             "success": True, "conversation_id": conv["id"], "current_status": conv["status"],
             "snoozed_until": None}})
+
+    async def toggle_typing(self, request: web.Request) -> web.Response:
+        """``POST …/toggle_typing_status`` ``{typing_status: on|off, is_private}``: head 200,
+        then the ``conversation_typing_on/off`` webhook for the token's user."""
+        conv = self._conversation(request)
+        body = await request.json()
+        if body.get("typing_status") not in ("on", "off", "recording"):
+            raise web.HTTPUnprocessableEntity()
+        self.typing(conv["id"], on=body["typing_status"] != "off",
+                    private=bool(body.get("is_private")))
+        return web.Response(status=200)
 
     async def assign(self, request: web.Request) -> web.Response:
         """``POST …/assignments``."""

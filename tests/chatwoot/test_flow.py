@@ -151,6 +151,30 @@ async def test_agent_typing_reaches_the_member_but_not_note_typing(stack: Stack)
     assert len(agent.events["inbox:typing"]) == 2
 
 
+async def test_agents_typing_goes_through_chatwoot_to_the_member(stack: Stack) -> None:
+    agent = await stack.agent()
+    member = await stack.member("ines")
+    await member.ok("support:send", {"text": "is anyone there?"})
+    conv = await agent.wait_for("inbox:conversation")
+    await settle(stack)
+    note = await agent.ok("inbox:typing", {"conversation_id": conv["id"], "typing": True,
+                                           "private": True}, namespace="/inbox")
+    assert note == {"conversation_id": conv["id"], "typing": True}
+    await agent.ok("inbox:typing", {"conversation_id": conv["id"], "typing": True},
+                   namespace="/inbox")
+    await settle(stack)
+    assert stack.fake.calls("POST", "/toggle_typing_status") == [
+        {"typing_status": "on", "is_private": True}, {"typing_status": "on", "is_private": False}]
+    # a private note's typing stays with the agents
+    assert member.events["support:typing"] == [{"typing": True}]
+    await agent.ok("inbox:typing", {"conversation_id": conv["id"], "typing": False},
+                   namespace="/inbox")
+    await eventually(lambda: member.events["support:typing"][-1] == {"typing": False})
+    refused = await agent.call("inbox:typing", {"conversation_id": 999_999, "typing": True},
+                               namespace="/inbox")
+    assert refused["ok"] is False
+
+
 async def test_identity_hash_stored_with_the_mapping(stack: Stack) -> None:
     member = await stack.member("ana")
     await member.ok("support:send", {"text": "hello"})

@@ -267,6 +267,14 @@ async def test_typing_and_replies_from_chatwoots_dashboard(support: SupportStack
     await expect(log).to_contain_text("Marco Silva")
     await expect(log).to_contain_text("Attachment: file (.pdf)")
     await expect(agent_typing).to_be_empty()
+    # the agent's own typing in Gigvora goes through Chatwoot to the member
+    await grace.page.get_by_role("textbox", name=re.compile("Reply")).press_sequentially("On it")
+    await support.fake.drain()
+    await expect(member_typing).to_have_text("Support is typing…")
+    await grace.page.get_by_role("button", name="Send reply").click()
+    await support.fake.drain()
+    await expect(member_typing).to_be_empty()
+    await expect(messages).to_contain_text("On it")
     ada.assert_clean()
     grace.assert_clean()
 

@@ -6,6 +6,7 @@
 
 import { Connection } from "./connection.js";
 import { el } from "./dom.js";
+import { agentTyping } from "./inbox-typing.js";
 import {
   contactName, conversationItem, messageItem, renderFacts, renderSla,
 } from "./inbox-view.js";
@@ -53,6 +54,8 @@ const conn = new Connection({
   },
   onSignedOut: () => window.location.assign("/login?next=/inbox"),
 }, { namespace: "/inbox" });
+
+const typing = agentTyping(call, () => s.openId);
 
 async function call(event, payload) {
   try {
@@ -214,6 +217,7 @@ function onMessage(message) {
 
 function onTyping(event) {
   if (event.conversation_id !== s.openId) return;
+  if (typing.active() === event.conversation_id) return; // our own typing, echoed by Chatwoot
   clearTimeout(s.typingTimer);
   const who = event.user?.name || "Someone";
   ui.typing.textContent = event.typing
@@ -245,6 +249,7 @@ async function onReply(event) {
   const text = ui.replyText.value.trim();
   if (!text || s.openId === null) return;
   const isNote = event.submitter?.value === "note";
+  typing.stop();
   ui.replyStatus.textContent = "";
   const ack = await call("inbox:reply", { conversation_id: s.openId, text, private: isNote,
     client_id: crypto.randomUUID() });
@@ -305,6 +310,8 @@ function wire() {
     if (seqs.length) loadMessages(s.openId, Math.min(...seqs));
   });
   ui.replyForm.addEventListener("submit", onReply);
+  ui.replyText.addEventListener("input", () => typing.input());
+  ui.replyText.addEventListener("blur", () => typing.stop());
   ui.assignForm.addEventListener("submit", onAssign);
   ui.statusForm.addEventListener("submit", (event) => {
     event.preventDefault();
