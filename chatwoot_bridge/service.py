@@ -270,10 +270,18 @@ class SupportBridge:
             user_id = (await self._store_conversation(conv))["user_id"]
         row = mirror.message_row(payload, user_id)
         stored, _ = await self.records.mirror_message(row, mirror.echo_of(payload))
-        if self.support is not None:
-            await self.support.on_message(stored)
+        await self._timers(stored)
         await self._tell_agents(stored, new=event == "message_created")
         await self._tell_member(stored, updated=event == "message_updated")
+
+    async def _timers(self, message: dict[str, Any]) -> None:
+        """Meet or start SLA timers; when they moved, agents get the conversation again
+        (``event: "sla_updated"``) so their countdowns are never stale."""
+        if self.support is None or not await self.support.on_message(message):
+            return
+        row = await self.records.conversation(int(message["conversation_id"]))
+        if row is not None:
+            await self.announce_conversation(row, "sla_updated")
 
     async def _on_typing(self, typing: bool, payload: dict[str, Any]) -> None:
         conv = payload.get("conversation") or {}
@@ -319,8 +327,7 @@ class SupportBridge:
         stored = await self.records.message_posted(message["id"], int(posted["id"]),
                                                    conversation_id,
                                                    conv["user_id"] if conv else None)
-        if self.support is not None:
-            await self.support.on_message(stored)
+        await self._timers(stored)
         await self._tell_agents(stored, new=False)
         await self._tell_member(stored)
 

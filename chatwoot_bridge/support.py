@@ -168,18 +168,19 @@ class SupportDesk:
         if await self.records.track(state, route) and route:
             self.bridge.wake_outbox()
 
-    async def on_message(self, message: dict[str, Any]) -> None:
-        """A message was stored or posted: meet or start response timers."""
+    async def on_message(self, message: dict[str, Any]) -> bool:
+        """A message was stored or posted: meet or start response timers. True when the
+        conversation's ``sla`` changed (the agents' timers need the new view)."""
         if message["private"] or message["conversation_id"] is None:
-            return
+            return False
         state = await self.records.state(int(message["conversation_id"]))
         if state is None or state["resolved_at"] is not None or not state["fresh"]:
-            return  # (first responses are measured for analytics with or without a policy)
+            return False  # (first responses are measured for analytics with or without a policy)
         now = time.time()
         changes: dict[str, Any] = {}
         if message["message_type"] in ("outgoing", "template"):
             if message["author_kind"] != "agent":
-                return  # bots and automations do not count as a response
+                return False  # bots and automations do not count as a response
             if state["first_response_at"] is None:
                 changes.update(first_response_at=now, first_response_due_at=None)
             if state["next_response_due_at"] is not None:
@@ -192,6 +193,7 @@ class SupportDesk:
                                                                  policy.next_response_s)
         if changes:
             await self.records.update(int(message["conversation_id"]), changes)
+        return bool(changes) and state["policy"] is not None
 
     async def sla(self, conversation_id: int) -> dict[str, Any] | None:
         """The ``sla`` field of one conversation."""

@@ -141,10 +141,15 @@ async def test_replies_meet_targets_and_next_response_restarts(timed: Stack) -> 
     listed = await agent.ok("inbox:list", {}, namespace="/inbox")
     sla = listed["conversations"][0]["sla"]
     assert sla["first_response_due_at"] is None and sla["next_response_due_at"] is None
+    # the agents' countdowns are told at once, without a reload
+    updates = [c for c in agent.events["inbox:conversation"] if c["event"] == "sla_updated"]
+    assert updates[-1]["sla"]["first_response_due_at"] is None
 
     await member.ok("support:send", {"text": "One more thing"})
     breach = await agent.wait_for("inbox:sla_breach")
     assert breach["kind"] == "next_response"
+    started = [c for c in agent.events["inbox:conversation"] if c["event"] == "sla_updated"]
+    assert any(c["sla"]["next_response_due_at"] for c in started)
     listed = await agent.ok("inbox:list", {}, namespace="/inbox")
     assert listed["conversations"][0]["sla"]["breached"] == ["next_response"]
 
