@@ -1,4 +1,4 @@
-"""Presence pushes: coalesced per tick, scoped by ``presence:subscribe`` (realtime/presence_feed)."""
+"""Presence pushes: coalesced per tick, scoped by ``presence:subscribe`` (presence_feed)."""
 
 from __future__ import annotations
 
