@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     plugins_disable: CommaList = Field(default_factory=list)
     hook_timeout_s: float = Field(2.0, gt=0)
     # admission to the pre-store checks (moderation): in the chain at once, waiting beyond that
-    checks_concurrency: int = Field(64, ge=1, le=10_000)
-    checks_queue: int = Field(512, ge=0, le=100_000)
+    checks_concurrency: int = Field(1024, ge=1, le=100_000)
+    checks_queue: int = Field(1024, ge=0, le=100_000)
     seed_channels: bool = True
     moderation_ml: Literal["auto", "on", "off"] = "auto"
     moderation_ml_min_probability: float = Field(0.97, ge=0, le=1)

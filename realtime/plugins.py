@@ -98,7 +98,7 @@ class HookRunner:
     """Calls hook implementations one by one, timed, bounded, logged and counted."""
 
     def __init__(self, pm: pluggy.PluginManager, timeout: float, metrics: Any,
-                 checks_concurrency: int = 64, checks_queue: int = 512) -> None:
+                 checks_concurrency: int = 1024, checks_queue: int = 1024) -> None:
         self._pm = pm
         self._timeout = timeout
         self._metrics = metrics
