@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -77,9 +78,26 @@ def _secret_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
     }
 
 
+def openapi_document(parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The document served at ``/api/v1/openapi.json``: the REST API's own paths plus the
+    plugins' ``parts`` (hook ``gigvora_openapi``, ``{"paths", "schemas"}``), merged."""
+    doc = copy.deepcopy(_api_document())
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    for part in parts or []:
+        for path, item in part.get("paths", {}).items():
+            clash = paths.setdefault(path, {}).keys() & item.keys()
+            if clash:
+                raise ValueError(f"OpenAPI: {sorted(clash)} {path} documented twice")
+            paths[path].update(item)
+        schemas.update(part.get("schemas", {}))
+    doc["paths"] = dict(sorted(paths.items()))
+    doc["components"]["schemas"] = dict(sorted(schemas.items()))
+    return doc
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
-    """The document served at ``/api/v1/openapi.json``."""
+def _api_document() -> dict[str, Any]:
+    """The REST API plugin's own part."""
     channel_create = ChannelCreate.model_json_schema()
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {

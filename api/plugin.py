@@ -33,6 +33,7 @@ class ApiViews:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+        self._document: dict[str, Any] | None = None
 
     @property
     def chat(self) -> Any:
@@ -67,8 +68,10 @@ class ApiViews:
         return json_response({"messages": [m.public() for m in messages], "has_more": has_more})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/openapi.json``."""
-        return json_response(openapi_document())
+        """``GET /api/v1/openapi.json`` (built once: plugins are fixed after boot)."""
+        if self._document is None:
+            self._document = openapi_document(self.ctx.openapi_parts)
+        return json_response(self._document)
 
 
 @hookimpl

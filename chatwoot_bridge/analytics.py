@@ -17,33 +17,53 @@ from collections import defaultdict
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from realtime.errors import AppError
-from realtime.ops_http import json_response
+from realtime.ops_http import json_response, parse
 from storage.support import KINDS, SupportRecords
 
 PATH = "/api/v1/support/analytics"
 SUPERVISORS = ("admin",)
 MAX_RANGE_S = 366 * 86_400
 DEFAULT_RANGE_S = 7 * 86_400
+MAX_EPOCH_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
+#: epoch seconds, or an ISO 8601 date or date-time (with ``Z`` or an offset)
+TIME_PATTERN = (r"^(-?[0-9]{1,12}(\.[0-9]{1,9})?|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                r"([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?)?"
+                r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)$")
+
+
+class AnalyticsQuery(BaseModel):
+    """``?from=&to=`` (each optional: ``to`` defaults to now, ``from`` to a week before it)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    start: str | None = Field(None, alias="from", min_length=1, max_length=40,
+                              pattern=TIME_PATTERN)
+    to: str | None = Field(None, min_length=1, max_length=40, pattern=TIME_PATTERN)
 
 
 def parse_time(value: str | None, default: float) -> float:
     """ISO 8601 (``Z`` or an offset; naive means UTC) or epoch seconds; ``invalid`` else."""
     if value is None or not value.strip():
         return default
+    bad = AppError("invalid", f"not a time: {value[:40]!r} (ISO 8601 or epoch seconds, "
+                   "years 1970-9999)")
     try:
-        return float(value)
+        epoch = float(value)
     except ValueError:
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise AppError("invalid", f"not a time: {value[:40]!r} (ISO 8601 or epoch seconds)"
-                       ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise bad from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        epoch = parsed.timestamp()
+    if not 0 <= epoch <= MAX_EPOCH_S:  # also NaN and infinities (no 500 from formatting)
+        raise bad
+    return epoch
 
 
 def durations(values: list[float]) -> dict[str, Any]:
@@ -112,9 +132,10 @@ class AnalyticsView:
         who = self.authenticate(request)
         if not who.has_any(SUPERVISORS):
             raise AppError("forbidden", "support analytics are for supervisors (role admin)")
+        query = parse(AnalyticsQuery, dict(request.query))
         now = time.time()
-        end = parse_time(request.query.get("to"), now)
-        start = parse_time(request.query.get("from"), end - DEFAULT_RANGE_S)
+        end = parse_time(query.to, now)
+        start = parse_time(query.start, end - DEFAULT_RANGE_S)
         if end <= start:
             raise AppError("invalid", "from must be before to")
         if end - start > MAX_RANGE_S:

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from chatwoot_bridge import models as m
 from chatwoot_bridge.analytics import AnalyticsView
 from chatwoot_bridge.client import ChatwootClient, RetryPolicy
+from chatwoot_bridge.openapi import openapi_part
 from chatwoot_bridge.rules import SupportRules
 from chatwoot_bridge.service import INBOX_NS, BridgeConfig, SupportBridge
 from chatwoot_bridge.support import SlaWorker, SupportDesk
@@ -101,6 +102,11 @@ class ChatwootBridgePlugin:
         analytics = AnalyticsView(ctx.authenticate,
                                   lambda: self.desk.records if self.desk else None)
         return receiver.routes() + analytics.routes()
+
+    @hookimpl
+    def gigvora_openapi(self) -> dict[str, Any] | None:
+        """Those routes in the OpenAPI document (nothing while unconfigured)."""
+        return openapi_part() if self.enabled else None
 
     async def _accept(self, delivery_id: str, event: str, raw: bytes) -> bool:
         if self.records is None:

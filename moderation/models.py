@@ -63,6 +63,31 @@ class AppealDecision(Model):
     reason: Reason
 
 
+#: at least one character that ``str.strip()`` keeps (its whitespace: ``str.isspace``)
+NOT_BLANK = (r"[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+             r"\u202f\u205f\u3000]")
+
+
+class ReasonIn(BaseModel):
+    """The body of a staff decision on a path's subject (approve, reject, erase, resolve, delete,
+    lift): a reason with at least one non-blank character."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=512,
+                                             pattern=NOT_BLANK)]
+
+
+class AuditQuery(Model):
+    """``GET /api/v1/moderation/audit?actor=&action=&target=&limit=&before_seq=`` (query
+    strings: numbers are parsed, other parameters ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+    actor: Id | None = None
+    action: Id | None = None
+    target: Id | None = None
+    limit: int = Field(100, ge=1, le=500)
+    before_seq: int | None = Field(None, ge=0, le=2**63 - 1)
+
+
 class PolicyDoc(Model):
     """A channel's moderation policy (``*`` = the default for every channel)."""
 

@@ -14,6 +14,7 @@ from moderation import models as m
 from moderation import queue as views
 from moderation.desk import NS, ModerationDesk
 from moderation.ml import DetoxifySettings
+from moderation.openapi import openapi_part
 from moderation.pipeline import ModerationSettings
 from moderation.service import ModerationService
 from moderation.spam import SpamSettings
@@ -163,6 +164,11 @@ class ModerationPlugin:
         """``/api/v1/moderation/...``."""
         return ModerationViews(ctx, self).routes()
 
+    @hookimpl
+    def gigvora_openapi(self) -> dict[str, Any]:
+        """Those routes in the OpenAPI document."""
+        return openapi_part()
+
 
 class ModerationViews:
     """REST: parse and authorise, then call the desk."""
@@ -302,15 +308,10 @@ class ModerationViews:
     async def audit(self, request: web.Request) -> web.Response:
         """The audit log, newest first, with filters."""
         self._staff(request)
-        q = request.query
-        try:
-            limit = min(int(q.get("limit", "100")), 500)
-            before = int(q["before_seq"]) if "before_seq" in q else None
-        except ValueError:
-            raise AppError("invalid", "limit and before_seq are integers") from None
+        q = parse(m.AuditQuery, dict(request.query))
         entries = await self.plugin._desk().records.audit_entries(
-            actor_id=q.get("actor"), action=q.get("action"), target_id=q.get("target"),
-            limit=max(limit, 1), before_seq=before)
+            actor_id=q.actor, action=q.action, target_id=q.target, limit=q.limit,
+            before_seq=q.before_seq)
         return json_response({"entries": entries})
 
     async def verify(self, request: web.Request) -> web.Response:

@@ -138,6 +138,7 @@ def _wire_plugins(app: web.Application) -> None:
     ctx.extra["hub"] = app[HUB]
     hooks.ctx = app[PLUGIN_CTX] = ctx
     app.router.add_routes(hooks.collect("gigvora_http_routes"))
+    ctx.openapi_parts = hooks.gather("gigvora_openapi")  # after routes: plugins know if they serve
     for namespace in hooks.collect("gigvora_socket_namespaces"):
         sio.register_namespace(namespace)
 

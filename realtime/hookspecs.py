@@ -48,6 +48,19 @@ def gigvora_http_routes(ctx: Any) -> Any:
 
 
 @hookspec
+def gigvora_openapi(ctx: Any) -> Any:
+    """Document the plugin's HTTP routes in ``GET /api/v1/openapi.json``.
+
+    Args: ``ctx``. Returns: ``{"paths": {...}, "schemas": {...}}`` (OpenAPI 3.1 path items and
+    the component schemas they reference; ``realtime.openapi_parts`` builds them from the
+    views' pydantic models), or ``None`` when the plugin serves no routes (e.g. unconfigured).
+    Called once at boot, after ``gigvora_http_routes``; the parts are kept on
+    ``ctx.openapi_parts``. Every route a plugin adds under ``/api/`` or ``/integrations/`` must
+    be documented (``tests/ops/test_openapi_paths.py``). Sync only. May not veto.
+    """
+
+
+@hookspec
 def gigvora_socket_namespaces(ctx: Any) -> Any:
     """Contribute Socket.IO namespaces.
 

@@ -70,6 +70,8 @@ class PluginContext:
     #: ``await audit(actor_id, action, target_type, target_id, reason="", details=None)``:
     #: append to the tamper-evident audit trail (no-op on a store without one).
     audit: Callable[..., Awaitable[Any]] = field(default=None)  # type: ignore[assignment]
+    #: The plugins' parts of the OpenAPI document (hook ``gigvora_openapi``), set at boot.
+    openapi_parts: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +135,19 @@ class HookRunner:
                 items.extend(impl.function(**self._args(impl, kwargs)) or [])
             except Exception:
                 self._failed(impl, hook, "error")
+        return items
+
+    def gather(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call a sync hook on every plugin; what each returns (``None`` left out)."""
+        items: list[Any] = []
+        for impl in self.impls(hook):
+            try:
+                found = impl.function(**self._args(impl, kwargs))
+            except Exception:
+                self._failed(impl, hook, "error")
+                continue
+            if found is not None:
+                items.append(found)
         return items
 
     async def notify(self, hook: str, timeout: float | None = None, **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ from realtime.identity import Principal
 from realtime.ops_http import json_response, parse, read_json
 from rooms import models as m
 from rooms.media import check_aiortc_internals
+from rooms.openapi import openapi_part
 from rooms.service import NS, RoomService, RoomsSettings
 from rooms.sessions import SessionCreate, SessionGate, SessionQuery, Sessions
 from storage.rooms import RoomRecords
@@ -109,6 +110,11 @@ class RoomsPlugin:
     def gigvora_http_routes(self, ctx: Any) -> list[web.RouteDef]:
         """``/api/v1/rooms`` and ``/api/v1/rooms/{room}/telemetry``."""
         return RoomViews(ctx, self).routes()
+
+    @hookimpl
+    def gigvora_openapi(self) -> dict[str, Any]:
+        """Those routes in the OpenAPI document."""
+        return openapi_part()
 
 
 def _events(service: RoomService) -> list[tuple[str, Any, Any]]:
