@@ -11,6 +11,7 @@ from realtime.openapi_parts import (
     OBJECT,
     body,
     errors,
+    linked,
     model_schemas,
     ok,
     path_param,
@@ -97,6 +98,11 @@ def openapi_part() -> dict[str, Any]:
         f"{BASE}/audit/verify": {"get": _op(
             "Recompute the audit chain", STAFF, (403,))},
     }
+    for source, target, operation_id in (
+            ("reports", "reports/{id}/resolve", "resolveModerationReport"),
+            ("sanctions", "sanctions/{id}/lift", "liftModerationSanction")):
+        paths[f"{BASE}/{target}"]["post"]["operationId"] = operation_id
+        linked(paths[f"{BASE}/{source}"]["post"]["responses"], 201, operation_id, "id")
     schemas = model_schemas(m.ReportIn, m.AppealIn, m.ReasonIn, m.SanctionIn, m.PolicyDoc)
     decision = m.AppealDecision.model_json_schema()
     schemas["AppealDecisionIn"] = {  # the path names the appeal

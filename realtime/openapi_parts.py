@@ -73,3 +73,13 @@ def _nullable_away(prop: dict[str, Any]) -> dict[str, Any]:
         return {**rest, **options[0]}
     return {k: v for k, v in prop.items() if k != "default"} if "default" in prop and \
         prop["default"] is None else prop
+
+
+def linked(responses: dict[str, Any], status: int, operation_id: str, parameter: str,
+           field: str = "id") -> dict[str, Any]:
+    """``responses`` with an OpenAPI link from response ``status`` to ``operation_id``, its
+    ``parameter`` taken from the response body's ``field`` (SDKs and schemathesis follow it)."""
+    answer = responses[str(status)]
+    answer["links"] = {**answer.get("links", {}), operation_id: {
+        "operationId": operation_id, "parameters": {parameter: f"$response.body#/{field}"}}}
+    return responses

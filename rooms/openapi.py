@@ -10,6 +10,7 @@ from realtime.openapi_parts import (
     OBJECT,
     body,
     errors,
+    linked,
     model_schemas,
     ok,
     path_param,
@@ -54,4 +55,7 @@ def openapi_part() -> dict[str, Any]:
             "The room's hosts; roles moderator, admin or operator.", OBJECT, (403, 404),
             parameters=[path_param("room", room_id)])},
     }
+    paths["/api/v1/rooms/sessions/{session}"]["delete"]["operationId"] = "cancelRoomSession"
+    linked(paths["/api/v1/rooms/sessions"]["post"]["responses"], 201, "cancelRoomSession",
+           "session")
     return {"paths": paths, "schemas": model_schemas(SessionCreate)}
