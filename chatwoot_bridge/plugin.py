@@ -22,7 +22,7 @@ from chatwoot_bridge.client import ChatwootClient, RetryPolicy
 from chatwoot_bridge.openapi import openapi_part
 from chatwoot_bridge.rules import SupportRules
 from chatwoot_bridge.service import INBOX_NS, BridgeConfig, SupportBridge
-from chatwoot_bridge.support import SlaWorker, SupportDesk
+from chatwoot_bridge.support import SUPERVISOR_ROLES, SUPERVISORS_ROOM, SlaWorker, SupportDesk
 from chatwoot_bridge.webhook import DELIVERY_TTL_S, WebhookReceiver
 from chatwoot_bridge.workers import DeliveryWorker, OutboxWorker, QueueTuning, Signal
 from realtime.errors import AppError
@@ -205,6 +205,12 @@ class ChatwootBridgePlugin:
         on("/", "support:send", send, m.SupportSend, MEMBERS, limited=True)
         on("/", "support:history", history, m.SupportHistory, MEMBERS)
         ctx.add_namespace(INBOX_NS, AGENTS)
+
+        async def supervisor_joins(sid: str, who: Principal, namespace: str) -> None:
+            if who.has_any(SUPERVISOR_ROLES):  # SLA escalations reach supervisors only
+                await ctx.enter_room(sid, SUPERVISORS_ROOM, namespace=namespace)
+
+        ctx.on_connect(INBOX_NS, supervisor_joins)
         for name, handler, model, limited in _agent_events(bridge):
             on(INBOX_NS, name, handler, model, AGENTS, limited=limited)
 

@@ -9,8 +9,10 @@
 - Timers: the first agent reply (not a private note, not a bot) meets ``first_response``; a
   member message after a reply starts ``next_response`` (met by the next reply); resolving meets
   ``resolution`` (reopening restarts it). :class:`SlaWorker` records every due time that passed
-  as a breach (once: see ``storage/support.py``), tells ``/inbox`` (``inbox:sla_breach``) and
-  posts the signed outgoing webhook through the outbound queue (retried like Chatwoot calls).
+  as a breach (once: see ``storage/support.py``), tells the supervisors on ``/inbox``
+  (``inbox:sla_breach`` to the ``supervisors`` room; every agent gets the conversation with
+  ``event: "sla_breached"``) and posts the signed outgoing webhook through the outbound queue
+  (retried like Chatwoot calls).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 INBOX_NS = "/inbox"
 FRESH_S = 600.0
 WEBHOOK_EVENT = "support.sla_breach"
+#: The ``/inbox`` room of supervisors' connections (role ``admin``, as for the analytics):
+#: ``inbox:sla_breach`` goes there only.
+SUPERVISORS_ROOM = "supervisors"
+SUPERVISOR_ROLES = ("admin",)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -260,7 +266,8 @@ class SupportDesk:
             log.warning("support SLA breached", extra={
                 "conversation": breach["conversation_id"], "kind": breach["kind"],
                 "policy": breach["policy"]})
-            await self.bridge.emit("inbox:sla_breach", breach_view(breach), namespace=INBOX_NS)
+            await self.bridge.emit("inbox:sla_breach", breach_view(breach),
+                                   to=SUPERVISORS_ROOM, namespace=INBOX_NS)
             row = await self.bridge.records.conversation(breach["conversation_id"])
             if row is not None:
                 await self.bridge.announce_conversation(row, "sla_breached")

@@ -129,11 +129,24 @@ def _wire_plugins(app: web.Application) -> None:
             await sio.leave_room(sid, room_name, namespace=namespace)
         return len(sids)
 
+    async def enter_room(sid: str, room_name: str, namespace: str = NS) -> None:
+        await sio.enter_room(sid, room_name, namespace=namespace)
+
+    def on_connect(namespace: str, listener: Any) -> None:
+        async def contained(sid: str, principal: Any, ns: str) -> None:
+            try:
+                await listener(sid, principal, ns)
+            except Exception:  # a plugin's listener never refuses the connection
+                log.exception("plugin connect listener failed", extra={"sid": sid,
+                                                                      "namespace": ns})
+        hub.on_connect(namespace, contained)
+
     ctx = PluginContext(settings=app[SETTINGS], log=logging.getLogger("gigvora.plugins"),
                         metrics=app[METRICS].registry, store=None,
                         authenticate=lambda request: authenticate(app[TOKENS], request),
                         emit=emit, add_event=hub.on, add_namespace=hub.namespace,
                         disconnect_user=disconnect_user, leave_room=leave_room,
+                        on_connect=on_connect, enter_room=enter_room,
                         on_disconnect=hub.on_disconnect)
     ctx.extra["hub"] = app[HUB]
     hooks.ctx = app[PLUGIN_CTX] = ctx

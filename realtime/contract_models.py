@@ -253,7 +253,8 @@ class InboxConversation(Out):
 
 
 class InboxSlaBreach(Out):
-    """``inbox:sla_breach``: an SLA target was missed (once per breach)."""
+    """``inbox:sla_breach``: an SLA target was missed (once per breach); sent to supervisors'
+    connections only (role ``admin``)."""
 
     id: str
     conversation_id: int

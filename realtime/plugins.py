@@ -64,6 +64,13 @@ class PluginContext:
     add_namespace: Callable[..., None] = field(default=lambda *a, **k: None)
     disconnect_user: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
     leave_room: Callable[..., Awaitable[int]] = field(default=None)  # type: ignore[assignment]
+    #: ``on_connect(namespace, listener)``: ``await listener(sid, principal, namespace)``
+    #: after each accepted connection of that namespace (a failing listener is logged; the
+    #: connection stays).
+    on_connect: Callable[..., None] = field(default=lambda *a, **k: None)
+    #: ``await enter_room(sid, room, namespace="/")``: put one connection in a Socket.IO room
+    #: (e.g. from an ``on_connect`` listener); ``emit(..., to=room)`` reaches it on every node.
+    enter_room: Callable[..., Awaitable[None]] = field(default=None)  # type: ignore[assignment]
     #: ``on_disconnect(namespace, listener)``: ``await listener(sid, principal, namespace)``
     #: after a connection of that namespace is gone (any cause).
     on_disconnect: Callable[..., None] = field(default=lambda *a, **k: None)

@@ -1,6 +1,7 @@
-"""SLA timers (short ones, set by settings): a breach escalates to ``/inbox`` and to the signed
-outgoing webhook exactly once, also across a restart; replies meet the targets; conversation
-payloads carry the ``sla`` field."""
+"""SLA timers (short ones, set by settings): a breach escalates to the supervisors on ``/inbox``
+(role ``admin``; plain agents only see the conversation update) and to the signed outgoing
+webhook exactly once, also across a restart; replies meet the targets; conversation payloads
+carry the ``sla`` field."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ async def test_first_response_breach_escalates_once_across_a_restart(
     settings = sla_settings(sink, first_response_s=0.4)
     first = await start_stack(tmp_path, fake, **settings)
     sink.down = True  # the first webhook attempt fails: it is retried, not lost
-    agent = await first.agent()
+    agent = await first.live.client("marco", roles="agent,admin", namespaces=["/inbox"])
+    plain = await first.agent()
     member = await first.member("dmitri")
     await member.ok("support:send", {"text": "Is anyone there?"})
     conv = await agent.wait_for("inbox:conversation")
@@ -90,6 +92,9 @@ async def test_first_response_breach_escalates_once_across_a_restart(
     out.InboxSlaBreach.model_validate(breach, strict=True)
     updated = await agent.wait_for("inbox:conversation", lambda c: c["event"] == "sla_breached")
     assert updated["sla"]["breached"] == ["first_response"]
+    seen = await plain.wait_for("inbox:conversation", lambda c: c["event"] == "sla_breached")
+    assert seen["sla"]["breached"] == ["first_response"]  # agents see the conversation update,
+    assert plain.events["inbox:sla_breach"] == []  # the escalation is for supervisors only
     await eventually(lambda: sink.refused >= 1)
     sink.down = False
     await eventually(lambda: sink.received)
@@ -104,7 +109,7 @@ async def test_first_response_breach_escalates_once_across_a_restart(
 
     second = await start_stack(tmp_path, fake, **settings)
     try:
-        again = await second.agent()
+        again = await second.live.client("marco", roles="agent,admin", namespaces=["/inbox"])
         listed = await again.ok("inbox:list", {}, namespace="/inbox")
         assert listed["conversations"][0]["sla"]["breached"] == ["first_response"]
         await asyncio.sleep(0.5)  # ten ticks of the restarted timers
@@ -124,7 +129,8 @@ async def timed(tmp_path: Path, fake: FakeChatwoot, sink: HookSink) -> AsyncIter
 
 
 async def test_replies_meet_targets_and_next_response_restarts(timed: Stack) -> None:
-    agent, member = await timed.agent(), await timed.member("dmitri")
+    agent = await timed.live.client("marco", roles="agent,admin", namespaces=["/inbox"])
+    member = await timed.member("dmitri")
     await member.ok("support:send", {"text": "Hi"})
     conv = await agent.wait_for("inbox:conversation")
     await eventually(lambda: timed.fake.calls("POST", "/messages"))
@@ -160,3 +166,37 @@ async def test_replies_meet_targets_and_next_response_restarts(timed: Stack) -> 
     sla = listed["conversations"][0]["sla"]
     assert sla["resolution_due_at"] is None and sla["next_response_due_at"] is None
     assert [b["kind"] for b in agent.events["inbox:sla_breach"]] == ["next_response"]
+
+
+async def test_breach_reaches_supervisors_only(tmp_path: Path, fake: FakeChatwoot,
+                                              sink: HookSink) -> None:
+    stack = await start_stack(tmp_path, fake, **sla_settings(sink, first_response_s=0.3))
+    try:
+        admin = await stack.live.client("ines", roles="admin", namespaces=["/inbox"])
+        lead = await stack.live.client("marco", roles="agent,admin", namespaces=["/inbox"])
+        agents = [await stack.agent("aiko"), await stack.agent("tomas")]
+        member = await stack.member("dmitri")
+        await member.ok("support:send", {"text": "Hello?"})
+        breaches = [await who.wait_for("inbox:sla_breach") for who in (admin, lead)]
+        assert breaches[0] == breaches[1] and breaches[0]["kind"] == "first_response"
+        for agent in agents:
+            update = await agent.wait_for("inbox:conversation",
+                                          lambda c: c["event"] == "sla_breached")
+            assert update["id"] == breaches[0]["conversation_id"]
+        await eventually(lambda: sink.received)  # the webhook went out as well
+        await asyncio.sleep(0.2)  # a few more ticks: nothing reaches the plain agents
+        assert all(agent.events["inbox:sla_breach"] == [] for agent in agents)
+        assert [len(who.events["inbox:sla_breach"]) for who in (admin, lead)] == [1, 1]
+        # a supervisor who reconnects is a supervisor again (the room is joined per connection)
+        await admin.close()
+        again = await stack.live.client("ines", roles="admin", namespaces=["/inbox"])
+        other = await stack.member("olga")
+        await other.ok("support:send", {"text": "Anyone?"})
+        second = await again.wait_for("inbox:sla_breach")
+        assert second["conversation_id"] != breaches[0]["conversation_id"]
+        await agents[0].wait_for("inbox:conversation", lambda c: c["event"] == "sla_breached"
+                                 and c["id"] == second["conversation_id"])
+        assert all(agent.events["inbox:sla_breach"] == [] for agent in agents)
+    finally:
+        await fake.drain()
+        await stack.live.stop()

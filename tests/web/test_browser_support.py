@@ -41,12 +41,13 @@ async def write_to_support(member: Member, text: str) -> None:
 
 
 async def open_inbox(browser: Any, url: str, viewport: dict[str, int] | None = None, *,
-                     for_axe: bool = False) -> Member:
-    """Grace (agent) signed in, on /inbox with the conversation list loaded."""
-    grace = await open_member(browser, url, "Grace Hopper", viewport, for_axe=for_axe)
-    await grace.page.goto(url + "/inbox")
-    await expect(grace.page.locator("#connection-banner")).to_be_empty()
-    return grace
+                     for_axe: bool = False, persona: str = "Grace Hopper") -> Member:
+    """Grace (agent; or another staff ``persona``) signed in, on /inbox with the conversation
+    list loaded."""
+    agent = await open_member(browser, url, persona, viewport, for_axe=for_axe)
+    await agent.page.goto(url + "/inbox")
+    await expect(agent.page.locator("#connection-banner")).to_be_empty()
+    return agent
 
 
 async def open_conversation(agent: Member, contact: str) -> Any:
@@ -172,11 +173,13 @@ async def test_agent_assigns_resolves_and_sees_sla(
     stack = support_breaching
     grace = await open_inbox(browser, stack.url)
     page = grace.page
+    margaret = await open_inbox(browser, stack.url, persona="Margaret Hamilton")  # supervisor
     ada = await open_member(browser, stack.url, "Ada Lovelace")
     await open_bubble(ada)
     await write_to_support(ada, "Can I move my session to Friday?")
     # nobody answered within the policy's first-response time: the breach is announced live
-    alerts = page.get_by_role("log", name="SLA breaches")
+    # to supervisors (role admin); agents see it on the conversation
+    alerts = margaret.page.get_by_role("log", name="SLA breaches")
     await expect(alerts).to_contain_text(
         re.compile(r"SLA breached: first response on conversation #\d+ with Ada Lovelace"))
     await open_conversation(grace, "Ada Lovelace")
@@ -186,6 +189,8 @@ async def test_agent_assigns_resolves_and_sees_sla(
     await expect(sla).to_contain_text("Resolution due in")
     conversations = page.locator("#conversations")
     await expect(conversations).to_contain_text("SLA: First response overdue")
+    await expect(page.get_by_role("log", name="SLA breaches")).to_be_empty()
+    margaret.assert_clean()
 
     facts = page.locator("#conversation-facts")
     await page.get_by_role("spinbutton", name="Chatwoot agent ID").fill("24")
