@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     rooms_telemetry_interval_s: float = Field(2.0, gt=0)
     rooms_reminder_lead_s: float = Field(600.0, ge=0, le=7 * 86400)
     rooms_scheduler_interval_s: float = Field(5.0, gt=0, le=300)
+    rooms_media_workers: int = Field(0, ge=0, le=64)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,

@@ -59,7 +59,11 @@ class RoomsPlugin:
         if settings.sfu.forwarding == "passthrough":
             check_aiortc_internals()
         gate = SessionGate()
-        self.service = RoomService(settings, ctx.emit, ctx.metrics, ctx.audit, gate)
+        log_config = (str(getattr(ctx.settings, "log_level", "info")),
+                      str(getattr(ctx.settings, "log_format", "json")))
+        service = RoomService(settings, ctx.emit, ctx.metrics, ctx.audit, gate, log_config)
+        await service.start()  # media workers, if any: spawned and ready
+        self.service = service
         if isinstance(ctx.store, SQLiteStore):
             self.sessions = Sessions(ctx, RoomRecords(ctx.store), gate, self.service.close_room,
                                      settings.reminder_lead_s, settings.scheduler_interval_s)
@@ -69,7 +73,7 @@ class RoomsPlugin:
 
     @hookimpl
     async def gigvora_shutdown(self, ctx: Any) -> None:
-        """Close every peer connection."""
+        """Close every peer connection (and stop the media workers)."""
         if self.service is not None:
             await self.service.close()
 
@@ -95,15 +99,21 @@ class RoomsPlugin:
 
     @hookimpl
     def gigvora_health_checks(self) -> list[HealthCheck]:
-        """``rooms:media``: open rooms and connections (non-critical)."""
+        """``rooms:media``: open rooms, connections and media workers (non-critical; a media
+        worker not running warns with ``ROOMS_MEDIA_WORKER_DOWN``)."""
         async def probe() -> CheckResult:
             if self.service is None:
                 return {"status": "warn", "gvCode": "ROOMS_NOT_STARTED"}
             service = self.service
-            return {"status": "pass", "observedValue": len(service.registry.rooms),
-                    "observedUnit": "rooms", "publications": len(service.publications),
-                    "subscriptions": len(service.subscriptions),
-                    "forwarding": service.settings.sfu.forwarding}
+            backend = service.sfu.status()
+            result: CheckResult = {
+                "status": "pass", "observedValue": len(service.registry.rooms),
+                "observedUnit": "rooms", "publications": len(service.publications),
+                "subscriptions": len(service.subscriptions),
+                "forwarding": service.settings.sfu.forwarding, **backend}
+            if any(w["state"] != "running" for w in backend.get("workers", [])):
+                result.update(status="warn", gvCode="ROOMS_MEDIA_WORKER_DOWN")
+            return result
         return [HealthCheck("rooms:media", "component", probe, critical=False)]
 
     @hookimpl

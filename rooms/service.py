@@ -18,8 +18,9 @@ from realtime.errors import AppError
 from realtime.identity import Principal
 from realtime.tasks import TaskOwner
 from rooms import models as m
+from rooms.backend import MediaBackend, PublicationHandle, SubscriptionHandle
 from rooms.sessions import SessionGate
-from rooms.sfu import Publication, Sfu, SfuSettings, Subscription
+from rooms.sfu import Sfu, SfuSettings
 from rooms.state import STAFF_ROLES, Departure, Participant, Room, RoomLimits, RoomRegistry
 from rooms.telemetry import RoomMetrics, TelemetrySampler
 
@@ -39,6 +40,8 @@ class RoomsSettings:
     #: Scheduled sessions: the reminder's lead time before the start, the scheduler's period.
     reminder_lead_s: float = 600.0
     scheduler_interval_s: float = 5.0
+    #: Media worker processes (0: peer connections on the main event loop).
+    media_workers: int = 0
 
     @classmethod
     def from_settings(cls, settings: Any) -> RoomsSettings:
@@ -54,14 +57,16 @@ class RoomsSettings:
                                int(get("max_audio_kbps", 64))),
                    float(get("telemetry_interval_s", 2.0)),
                    float(get("reminder_lead_s", 600.0)),
-                   float(get("scheduler_interval_s", 5.0)))
+                   float(get("scheduler_interval_s", 5.0)),
+                   int(get("media_workers", 0)))
 
 
 class RoomService:
     """Rooms of this node: joins, publications, subscriptions and controls."""
 
     def __init__(self, settings: RoomsSettings, emit: Emit, metrics_registry: Any = None,
-                 audit: Audit | None = None, gate: SessionGate | None = None) -> None:
+                 audit: Audit | None = None, gate: SessionGate | None = None,
+                 log_config: tuple[str, str] = ("info", "json")) -> None:
         self.settings = settings
         self.emit = emit
         #: ``ctx.audit``: joins, leaves, publications and controls land in the audit trail.
@@ -70,13 +75,22 @@ class RoomService:
         self.gate = gate or SessionGate()
         self.registry = RoomRegistry(settings.limits)
         self.tasks = TaskOwner("rooms")
-        self.publications: dict[str, Publication] = {}
-        self.subscriptions: dict[str, Subscription] = {}
+        self.publications: dict[str, PublicationHandle] = {}
+        self.subscriptions: dict[str, SubscriptionHandle] = {}
         self.participants: dict[str, Participant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = RoomMetrics(metrics_registry, self) if metrics_registry else None
         self.telemetry = TelemetrySampler(self, self.metrics, settings.telemetry_interval_s)
-        self.sfu = Sfu(settings.sfu, self.tasks, self._dropped, self._keyframe)
+        self.sfu: MediaBackend[Any, Any]
+        if settings.media_workers > 0:
+            from rooms.workers import WorkerPool
+            self.sfu = WorkerPool(settings.sfu, settings.media_workers, log_config)
+        else:
+            self.sfu = Sfu(settings.sfu, self.tasks, self._dropped, self._keyframe)
+
+    async def start(self) -> None:
+        """Start the media backend (media workers: spawned and ready)."""
+        await self.sfu.start()
 
     def _dropped(self, kind: str) -> None:
         if self.metrics is not None:
@@ -203,7 +217,7 @@ class RoomService:
         await self.sfu.close_publication(publication)
         return True
 
-    async def _close_subscription(self, sub: Subscription) -> None:
+    async def _close_subscription(self, sub: SubscriptionHandle) -> None:
         self.subscriptions.pop(sub.id, None)
         await self.sfu.close_subscription(sub)
 
@@ -221,14 +235,15 @@ class RoomService:
                 await self._send(room, "room:unpublished", {"room": room.id,
                                                             "participant_id": participant.id})
             publication, answer = await self.sfu.publish(
-                participant.id, body.sdp, lambda: self._failed_publication(participant))
+                body.room, participant.id, body.sdp,
+                lambda: self._failed_publication(participant))
             try:
                 self.registry.publish(body.room, participant.id, publication.kinds)
             except AppError:
                 await self.sfu.close_publication(publication)
                 raise
             self.publications[participant.id] = publication
-            self._apply_mute(participant)
+            await self._apply_mute(participant)
             self._audit(participant, "room_publish", kinds=list(publication.kinds))
             await self._send(room, "room:published", {"room": room.id,
                                                       **self._published(participant)},
@@ -272,13 +287,13 @@ class RoomService:
     async def _drop_failed_subscriptions(self, sid: str) -> None:
         mine = {p.id for p in self.registry.of_sid(sid)}
         for sub in [s for s in self.subscriptions.values() if s.subscriber_id in mine
-                    and s.pc.connectionState == "failed"]:
+                    and s.failed]:
             await self._close_subscription(sub)
             await self.emit("rtc:subscription_closed", {"subscription_id": sub.id,
                                                         "reason": "failed"}, to=sid,
                             namespace=NS)
 
-    def _own_subscription(self, sid: str, subscription_id: str) -> Subscription:
+    def _own_subscription(self, sid: str, subscription_id: str) -> SubscriptionHandle:
         sub = self.subscriptions.get(subscription_id)
         owner = self.participants.get(sub.subscriber_id) if sub else None
         if sub is None or owner is None or owner.sid != sid:
@@ -296,10 +311,11 @@ class RoomService:
         return {}
 
     # controls ----------------------------------------------------------------------------------
-    def _apply_mute(self, participant: Participant) -> None:
+    async def _apply_mute(self, participant: Participant) -> None:
         publication = self.publications.get(participant.id)
-        for relay in publication.relays if publication else []:
-            relay.set_forwarding(not participant.muted(relay.kind))
+        if publication is not None:
+            await self.sfu.set_forwarding(publication, {kind: not participant.muted(kind)
+                                                        for kind in set(publication.kinds)})
 
     async def mute(self, sid: str, body: m.MuteIn) -> dict[str, Any]:
         """Mute or unmute yourself, or (hosts, moderators) someone else."""
@@ -309,7 +325,7 @@ class RoomService:
             changed = self.registry.set_muted(body.room, actor, target_id, body.kinds,
                                               body.muted)
             target = self.registry.room(body.room).get(target_id)
-            self._apply_mute(target)
+            await self._apply_mute(target)
             if target.id != actor.id:
                 self._audit(actor, "room_mute" if body.muted else "room_unmute", target,
                             kinds=list(body.kinds), changed=changed)
@@ -382,4 +398,5 @@ class RoomService:
             await self._close_subscription(sub)
         for participant_id in list(self.publications):
             await self._unpublish(participant_id)
+        await self.sfu.close()
         await self.tasks.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from realtime.errors import AppError
 from realtime.tasks import TaskOwner
+from rooms.backend import MediaSample
 from rooms.media import (
     Forwarding,
     ForwardTrack,
@@ -39,6 +40,7 @@ from rooms.media import (
     route_keyframe_requests,
     tap_receiver,
 )
+from rooms.telemetry import MediaSampler
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -79,6 +81,11 @@ class Subscription:
     tracks: list[ForwardTrack] = field(default_factory=list)
     answered: bool = False
 
+    @property
+    def failed(self) -> bool:
+        """The connection failed (aiortc has no ICE restart: the client rebuilds it)."""
+        return bool(self.pc.connectionState == "failed")
+
 
 def ice_servers(raw: Any) -> list[RTCIceServer]:
     """``[{"urls": ..., "username"?, "credential"?}]`` as aiortc objects (aiortc uses only the
@@ -88,7 +95,8 @@ def ice_servers(raw: Any) -> list[RTCIceServer]:
 
 
 class Sfu:
-    """Builds and closes the peer connections; knows nothing about rooms or roles."""
+    """Builds and closes the peer connections; knows nothing about rooms or roles. The
+    in-process :class:`rooms.backend.MediaBackend` (and what each media worker runs)."""
 
     def __init__(self, settings: SfuSettings, tasks: TaskOwner,
                  on_drop: Callable[[str], None] = lambda kind: None,
@@ -97,13 +105,14 @@ class Sfu:
         self.tasks = tasks
         self._on_drop = on_drop
         self._on_keyframe = on_keyframe
+        self.sampler = MediaSampler()
 
     def _pc(self) -> RTCPeerConnection:
         config = RTCConfiguration(iceServers=ice_servers(self.settings.ice_servers),
                                   bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         return RTCPeerConnection(configuration=config)
 
-    async def publish(self, participant_id: str, offer_sdp: str,
+    async def publish(self, room: str, participant_id: str, offer_sdp: str,
                       on_failed: Callable[[], None]) -> tuple[Publication, str]:
         """Answer a publisher's offer; its tracks feed new relays. Returns the answer SDP."""
         pc = self._pc()
@@ -188,6 +197,29 @@ class Sfu:
         for track in subscription.tracks:
             track.stop()
         await close_quietly(subscription.pc.close)
+
+
+    @staticmethod
+    async def set_forwarding(publication: Publication, forwarding: dict[str, bool]) -> None:
+        """Mute (``False``) or unmute kinds of a publication (video resumes at a keyframe)."""
+        for relay in publication.relays:
+            if relay.kind in forwarding:
+                relay.set_forwarding(forwarding[relay.kind])
+
+    async def start(self) -> None:
+        """Nothing to start: media runs on this event loop."""
+
+    async def sample(self, publications: Sequence[Publication],
+                     subscriptions: Sequence[Subscription]) -> MediaSample:
+        """Telemetry figures of these connections."""
+        return await self.sampler.sample(publications, subscriptions)
+
+    def status(self) -> dict[str, Any]:
+        """Readiness detail: media runs on this event loop."""
+        return {"media_workers": 0}
+
+    async def close(self) -> None:
+        """Nothing of its own to close (the service closes every connection first)."""
 
 
 def _watch(pc: RTCPeerConnection, on_failed: Callable[[], None]) -> None:

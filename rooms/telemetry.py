@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from rooms.backend import MediaSample
 from rooms.media import negotiated_codec
 
 if TYPE_CHECKING:
@@ -113,10 +114,12 @@ class RoomsCollector(Collector):
                                    labels=["kind"])
         streams = GaugeMetricFamily("gigvora_rooms_forwarded_streams",
                                     "Subscriber copies being forwarded", labels=["kind"])
-        relays = [r for pub in service.publications.values() for r in pub.relays]
+        publications = dict(service.publications)
         for kind in ("audio", "video"):
-            tracks.add_metric([kind], sum(1 for r in relays if r.kind == kind))
-            streams.add_metric([kind], sum(len(r.subscribers) for r in relays if r.kind == kind))
+            tracks.add_metric([kind], sum(p.kinds.count(kind) for p in publications.values()))
+            streams.add_metric([kind], sum(publications[s.publisher_id].kinds.count(kind)
+                                           for s in list(service.subscriptions.values())
+                                           if s.publisher_id in publications))
         yield tracks
         yield streams
         bitrate = GaugeMetricFamily("gigvora_rooms_bitrate_bps",
@@ -127,55 +130,27 @@ class RoomsCollector(Collector):
         yield bitrate
 
 
-class TelemetrySampler:
-    """Every ``interval`` seconds: per participant, upstream and downstream figures."""
+class MediaSampler:
+    """Figures of one backend's peer connections (it runs where they live: this process, or a
+    media worker); histogram observations and counter increments travel in the sample, so
+    the metrics are fed in the main process either way."""
 
-    def __init__(self, service: RoomService, metrics: RoomMetrics | None,
-                 interval: float = 2.0) -> None:
-        self.service = service
-        self.metrics = metrics
-        self.interval = interval
-        self.latest: dict[str, dict[str, Any]] = {}
-        self.client: dict[str, dict[str, Any]] = {}
-        self.totals: dict[str, float] = {}
+    def __init__(self) -> None:
         self._previous: dict[str, Previous] = {}
 
-    async def run(self) -> None:
-        """Forever (a supervised background worker)."""
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.sample()
-
-    async def sample(self) -> None:
-        """One pass over every participant."""
+    async def sample(self, publications: Iterable[Publication],
+                     subscriptions: Iterable[Subscription]) -> MediaSample:
+        """One pass over these connections."""
+        out = MediaSample()
         seen: set[str] = set()
-        totals = {"bitrate_in_bps": 0.0, "bitrate_out_bps": 0.0}
-        for room in self.service.registry:
-            for participant in list(room.participants.values()):
-                figures = await self._participant(participant, seen)
-                self.latest[participant.id] = figures
-                totals["bitrate_in_bps"] += sum(t["bitrate_bps"] for t in
-                                                (figures["publish"] or {}).get("tracks", []))
-                totals["bitrate_out_bps"] += sum(t["bitrate_bps"] for s in
-                                                 figures["subscriptions"] for t in s["tracks"])
-        self.totals = totals
+        for publication in publications:
+            out.publications[publication.participant_id] = await self._publication(
+                publication, seen, out)
+        for sub in subscriptions:
+            out.subscriptions[sub.id] = await self._subscription(sub, seen, out)
         for key in set(self._previous) - seen:
             del self._previous[key]
-        for pid in set(self.latest) - {p.id for r in self.service.registry
-                                       for p in r.participants.values()}:
-            self.latest.pop(pid, None)
-            self.client.pop(pid, None)
-
-    async def _participant(self, participant: Participant, seen: set[str]) -> dict[str, Any]:
-        publication = self.service.publications.get(participant.id)
-        subs = [s for s in self.service.subscriptions.values()
-                if s.subscriber_id == participant.id]
-        return {"participant_id": participant.id, "user": participant.user(),
-                "role": participant.role,
-                "muted": sorted(k for k in ("audio", "video") if participant.muted(k)),
-                "sampled_at": time.time(),
-                "publish": await self._publication(publication, seen) if publication else None,
-                "subscriptions": [await self._subscription(s, seen) for s in subs]}
+        return out
 
     def _delta(self, key: str, seen: set[str], values: dict[str, float]
                ) -> tuple[float, dict[str, float]]:
@@ -189,7 +164,8 @@ class TelemetrySampler:
         return now - previous.at, {name: value - previous.values.get(name, 0.0)
                                    for name, value in values.items()}
 
-    async def _publication(self, publication: Publication, seen: set[str]) -> dict[str, Any]:
+    async def _publication(self, publication: Publication, seen: set[str], out: MediaSample
+                           ) -> dict[str, Any]:
         tracks = []
         for index, relay in enumerate(publication.relays):
             report = await relay.receiver.getStats()
@@ -208,20 +184,22 @@ class TelemetrySampler:
                      "packets_received": counters["received"], "packets_lost": counters["lost"]}
             if relay.kind == "video":
                 track["fps"] = rate(delta["frames"], seconds)
-            self._observe("in", track, seconds)
+            if seconds > 0:
+                out.observations.append(("in", track))
             tracks.append(track)
         return {"connection": publication.pc.connectionState, "tracks": tracks}
 
-    async def _subscription(self, sub: Subscription, seen: set[str]) -> dict[str, Any]:
+    async def _subscription(self, sub: Subscription, seen: set[str], out: MediaSample
+                            ) -> dict[str, Any]:
         tracks = []
         for index, (transceiver, copy) in enumerate(zip(sub.pc.getTransceivers(), sub.tracks,
                                                          strict=False)):
             report = await transceiver.sender.getStats()
-            out = next((s for s in report.values() if s.type == "outbound-rtp"), None)
+            sent = next((s for s in report.values() if s.type == "outbound-rtp"), None)
             remote = next((s for s in report.values() if s.type == "remote-inbound-rtp"), None)
             codec = negotiated_codec(transceiver)
             clock = codec.clockRate if codec else DEFAULT_CLOCK[copy.kind]
-            counters = {"bytes": getattr(out, "bytesSent", 0), "frames": copy.frames,
+            counters = {"bytes": getattr(sent, "bytesSent", 0), "frames": copy.frames,
                         "dropped": copy.dropped}
             seconds, delta = self._delta(f"{sub.id}/{index}", seen, counters)
             track = {"kind": copy.kind, "bitrate_bps": rate(delta["bytes"] * 8, seconds),
@@ -231,16 +209,82 @@ class TelemetrySampler:
                      "dropped_frames": copy.dropped}
             if copy.kind == "video":
                 track["fps"] = rate(delta["frames"], seconds)
-            if self.metrics is not None:
-                self.metrics.forwarded.labels(copy.kind).inc(max(delta["frames"], 0))
-            self._observe("out", track, seconds)
+            out.forwarded[copy.kind] = (out.forwarded.get(copy.kind, 0)
+                                        + max(int(delta["frames"]), 0))
+            if seconds > 0:
+                out.observations.append(("out", track))
             tracks.append(track)
         return {"subscription_id": sub.id, "publisher": sub.publisher_id,
                 "connection": sub.pc.connectionState, "tracks": tracks}
 
-    def _observe(self, direction: str, track: dict[str, Any], seconds: float) -> None:
+
+class TelemetrySampler:
+    """Every ``interval`` seconds: per participant, upstream and downstream figures (from the
+    media backend: this process's connections or the media workers')."""
+
+    def __init__(self, service: RoomService, metrics: RoomMetrics | None,
+                 interval: float = 2.0) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.interval = interval
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.client: dict[str, dict[str, Any]] = {}
+        self.totals: dict[str, float] = {}
+
+    async def run(self) -> None:
+        """Forever (a supervised background worker)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.sample()
+
+    async def sample(self) -> None:
+        """One pass over every participant."""
+        service = self.service
+        media = await service.sfu.sample(list(service.publications.values()),
+                                         list(service.subscriptions.values()))
+        self._count(media)
+        totals = {"bitrate_in_bps": 0.0, "bitrate_out_bps": 0.0}
+        for room in service.registry:
+            for participant in list(room.participants.values()):
+                figures = self._participant(participant, media)
+                self.latest[participant.id] = figures
+                totals["bitrate_in_bps"] += sum(t["bitrate_bps"] for t in
+                                                (figures["publish"] or {}).get("tracks", []))
+                totals["bitrate_out_bps"] += sum(t["bitrate_bps"] for s in
+                                                 figures["subscriptions"] for t in s["tracks"])
+        self.totals = totals
+        for pid in set(self.latest) - {p.id for r in service.registry
+                                       for p in r.participants.values()}:
+            self.latest.pop(pid, None)
+            self.client.pop(pid, None)
+
+    def _participant(self, participant: Participant, media: MediaSample) -> dict[str, Any]:
+        subs = [media.subscriptions[s.id] for s in list(self.service.subscriptions.values())
+                if s.subscriber_id == participant.id and s.id in media.subscriptions]
+        return {"participant_id": participant.id, "user": participant.user(),
+                "role": participant.role,
+                "muted": sorted(k for k in ("audio", "video") if participant.muted(k)),
+                "sampled_at": time.time(),
+                "publish": media.publications.get(participant.id),
+                "subscriptions": subs}
+
+    def _count(self, media: MediaSample) -> None:
+        """Feed the metrics from a pass (wherever it was taken)."""
         metrics = self.metrics
-        if metrics is None or seconds <= 0:
+        if metrics is None:
+            return
+        for direction, track in media.observations:
+            self._observe(direction, track)
+        for kind, count in media.forwarded.items():
+            metrics.forwarded.labels(kind).inc(count)
+        for kind, count in media.dropped.items():
+            metrics.dropped.labels(kind).inc(count)
+        if media.keyframes:
+            metrics.keyframes.inc(media.keyframes)
+
+    def _observe(self, direction: str, track: dict[str, Any]) -> None:
+        metrics = self.metrics
+        if metrics is None:
             return
         if track.get("packet_loss") is not None:
             metrics.loss.labels(direction, "server").observe(track["packet_loss"])

@@ -105,14 +105,16 @@ StartRooms = Callable[..., Awaitable[Rooms]]
 
 @pytest.fixture
 async def start_rooms(tmp_path: Path) -> AsyncIterator[StartRooms]:
-    """Boot a server with the rooms plugin (``start_rooms(max_publishers=2, ...)``)."""
+    """Boot a server with the rooms plugin (``start_rooms(max_publishers=2, ...)``;
+    ``media_workers=2`` runs the media in worker processes)."""
     started: list[Rooms] = []
 
     async def start(forwarding: str = "passthrough", telemetry_interval_s: float = 1.0,
                     reminder_lead_s: float = 600.0, scheduler_interval_s: float = 0.1,
-                    **limits: Any) -> Rooms:
+                    media_workers: int = 0, **limits: Any) -> Rooms:
         settings = RoomsSettings(RoomLimits(**limits), SfuSettings(forwarding=forwarding),  # type: ignore[arg-type]
-                                 telemetry_interval_s, reminder_lead_s, scheduler_interval_s)
+                                 telemetry_interval_s, reminder_lead_s, scheduler_interval_s,
+                                 media_workers)
         plugin = rooms.plugin.make_plugin(settings)
         # "rooms" is disabled as a built-in so the explicit instance is the only one
         core = make_settings(tmp_path, moderation_ml="off",
