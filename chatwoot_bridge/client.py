@@ -323,6 +323,20 @@ class ChatwootClient:
         answer = await self.request("GET", f"/conversations/{conversation_id}/labels")
         return list(answer.get("payload") or [])
 
+    # reference data ---------------------------------------------------------------------------
+    async def list_agents(self) -> list[dict[str, Any]]:
+        """``GET /agents``: the account's agents (a bare array of agent records: ``id``,
+        ``name``, ``available_name``, ``email``, ``role``, ``availability_status``, …)."""
+        answer = await self.request("GET", "/agents")
+        return [a for a in answer or [] if isinstance(a, dict)]
+
+    async def list_labels(self) -> list[dict[str, Any]]:
+        """``GET /labels``: the account's labels, ``{payload: [{id, title, description, color,
+        show_on_sidebar}]}``."""
+        answer = await self.request("GET", "/labels")
+        return [label for label in (answer or {}).get("payload") or []
+                if isinstance(label, dict)]
+
     # messages ---------------------------------------------------------------------------------
     async def create_message(self, conversation_id: int, content: str, *,
                              message_type: Literal["incoming", "outgoing"] = "outgoing",

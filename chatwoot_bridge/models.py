@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 Text = Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ConversationId = Annotated[int, Field(ge=1)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+#: a Chatwoot label: no comma (Chatwoot splits label lists on commas), no control character, no
+#: surrounding whitespace
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                         pattern=r"^[^,\s\x00-\x1f\x7f](?:[^,\x00-\x1f\x7f]*"
+                                                 r"[^,\s\x00-\x1f\x7f])?$")]
 Limit = Annotated[int, Field(ge=1, le=200)]
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
@@ -76,10 +80,24 @@ class InboxTyping(Model):
 
 
 class InboxLabels(Model):
-    """``inbox:labels``: the full label set (replaces the current one)."""
+    """``inbox:labels``: the full label set (replaces the current one; at most 50, each 1-64
+    characters without commas, no duplicates)."""
 
     conversation_id: ConversationId
     labels: Annotated[list[Label], Field(max_length=50)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> InboxLabels:
+        if len({label.casefold() for label in self.labels}) != len(self.labels):
+            raise ValueError("labels must not repeat")
+        return self
+
+
+class InboxAgents(Model):
+    """``inbox:agents``: the account's agents and labels, to assign and label with
+    (``refresh`` re-reads Chatwoot instead of the list cached for a minute)."""
+
+    refresh: bool = False
 
 
 class InboxList(Model):

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from chatwoot_bridge import models as m
 from chatwoot_bridge.analytics import AnalyticsView
 from chatwoot_bridge.client import ChatwootClient, RetryPolicy
+from chatwoot_bridge.directory import AgentDirectory
 from chatwoot_bridge.openapi import openapi_part
 from chatwoot_bridge.rules import SupportRules
 from chatwoot_bridge.service import INBOX_NS, BridgeConfig, SupportBridge
@@ -60,6 +61,7 @@ class ChatwootBridgePlugin:
         self.webhooks: Counter | None = None
         self.rules = SupportRules()
         self.desk: SupportDesk | None = None
+        self.directory: AgentDirectory | None = None
 
     # configuration ----------------------------------------------------------------------------
     def _configure(self, settings: Any) -> None:
@@ -136,7 +138,8 @@ class ChatwootBridgePlugin:
                                 s.chatwoot_sla_webhook_url,
                                 _secret(s.chatwoot_sla_webhook_secret), self.timeout_s)
         self.bridge.support = self.desk
-        self._bind_events(ctx, self.bridge)
+        self.directory = AgentDirectory(self.client)
+        self._bind_events(ctx, self.bridge, self.directory)
         self.state = "ready"
 
     @hookimpl
@@ -193,7 +196,7 @@ class ChatwootBridgePlugin:
 
     # socket events ----------------------------------------------------------------------------
     @staticmethod
-    def _bind_events(ctx: Any, bridge: SupportBridge) -> None:
+    def _bind_events(ctx: Any, bridge: SupportBridge, directory: AgentDirectory) -> None:
         on = ctx.add_event
 
         async def send(sid: str, who: Principal, body: m.SupportSend) -> Any:
@@ -213,6 +216,11 @@ class ChatwootBridgePlugin:
         ctx.on_connect(INBOX_NS, supervisor_joins)
         for name, handler, model, limited in _agent_events(bridge):
             on(INBOX_NS, name, handler, model, AGENTS, limited=limited)
+
+        async def agents(sid: str, who: Principal, b: m.InboxAgents) -> Any:
+            return await directory.listing(refresh=b.refresh)
+
+        on(INBOX_NS, "inbox:agents", agents, m.InboxAgents, AGENTS)
 
 
 def _agent_events(bridge: SupportBridge) -> list[tuple[str, Any, Any, bool]]:

@@ -26,6 +26,13 @@ INBOX = {"id": 14, "name": "Gigvora Live Core"}
 AGENTS = {21: {"id": 21, "name": "Marco Silva", "email": "marco@gigvora.example"},
           24: {"id": 24, "name": "Aiko Tanaka", "email": "aiko@gigvora.example"}}
 TEAMS = {4: {"id": 4, "name": "tier-2 support"}}
+#: The account's labels (``GET /labels``: ``app/views/api/v1/accounts/labels/index.json.jbuilder``)
+LABELS = ({"id": 1, "title": "billing", "description": "Invoices, VAT and payouts",
+           "color": "#1f93ff", "show_on_sidebar": True},
+          {"id": 2, "title": "orders", "description": "", "color": "#7cc576",
+           "show_on_sidebar": True},
+          {"id": 3, "title": "vip", "description": "Priority members", "color": "#ff5a5f",
+           "show_on_sidebar": False})
 BOT_USER = {"id": 30, "name": "Gigvora Bridge", "email": "bridge@gigvora.example"}
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
 
@@ -71,6 +78,8 @@ class FakeChatwoot:
     mode: str = "ok"  # ok | down | rate_limited
     retry_after: int = 1
     contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    labels: list[dict[str, Any]] = field(default_factory=lambda: [dict(x) for x in LABELS])
+    availability: dict[int, str] = field(default_factory=lambda: {21: "online", 24: "busy"})
     contact_inboxes: dict[int, dict[str, Any]] = field(default_factory=dict)
     conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -102,7 +111,9 @@ class FakeChatwoot:
             web.post(f"{base}/conversations/{{id}}/toggle_typing_status", self.toggle_typing),
             web.post(f"{base}/conversations/{{id}}/assignments", self.assign),
             web.post(f"{base}/conversations/{{id}}/labels", self.set_labels),
-            web.get(f"{base}/conversations/{{id}}/labels", self.get_labels)])
+            web.get(f"{base}/conversations/{{id}}/labels", self.get_labels),
+            web.get(f"{base}/agents", self.list_agents),
+            web.get(f"{base}/labels", self.list_labels)])
         return app
 
     async def start(self) -> FakeChatwoot:
@@ -406,6 +417,24 @@ class FakeChatwoot:
     async def get_labels(self, request: web.Request) -> web.Response:
         """``GET …/labels``."""
         return web.json_response({"payload": self._conversation(request)["labels"]})
+
+    # reference data -----------------------------------------------------------------------------
+    def agent_record(self, agent: dict[str, Any]) -> dict[str, Any]:
+        """``api/v1/models/_agent`` (the sample ``api_conversation_assignment_agent_response``)."""
+        return {"id": agent["id"], "account_id": self.account_id,
+                "availability_status": self.availability.get(agent["id"], "offline"),
+                "auto_offline": True, "confirmed": True, "email": agent["email"],
+                "provider": "email", "available_name": agent["name"].split()[0],
+                "name": agent["name"], "role": "agent", "thumbnail": "",
+                "custom_role_id": None}
+
+    async def list_agents(self, request: web.Request) -> web.Response:
+        """``GET /agents``: a bare array (``agents/index.json.jbuilder``)."""
+        return web.json_response([self.agent_record(a) for a in AGENTS.values()])
+
+    async def list_labels(self, request: web.Request) -> web.Response:
+        """``GET /labels``: ``{payload: [{id, title, description, color, show_on_sidebar}]}``."""
+        return web.json_response({"payload": self.labels})
 
     def _changed(self, conv: dict[str, Any], changes: list[dict[str, Any]],
                  status: bool = False) -> None:

@@ -193,7 +193,7 @@ async def test_agent_assigns_resolves_and_sees_sla(
     margaret.assert_clean()
 
     facts = page.locator("#conversation-facts")
-    await page.get_by_role("spinbutton", name="Chatwoot agent ID").fill("24")
+    await page.get_by_role("combobox", name="Assign to").select_option(label="Aiko Tanaka")
     await page.get_by_role("button", name="Assign", exact=True).click()
     await expect(facts).to_contain_text("Aiko Tanaka (Chatwoot agent 24)")
     assignee = page.get_by_role("combobox", name="Assignee")
@@ -209,6 +209,62 @@ async def test_agent_assigns_resolves_and_sees_sla(
     await expect(conversations).to_contain_text("Ada Lovelace")
     await expect(sla).to_contain_text("First response: breached")  # what was missed stays
     grace.assert_clean()
+
+
+async def test_agent_picks_an_assignee_and_labels_another_agent_sees_them(
+        support: SupportStack, browser: Any) -> None:
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    await open_bubble(ada)
+    await write_to_support(ada, "My payout is late.")
+    grace = await open_inbox(browser, support.url)
+    margaret = await open_inbox(browser, support.url, persona="Margaret Hamilton")
+    await open_conversation(grace, "Ada Lovelace")
+    page = grace.page
+    picker = page.get_by_role("combobox", name="Assign to")
+    await expect(picker.locator("option")).to_have_text(["Unassigned", "Aiko Tanaka",
+                                                         "Marco Silva"])
+    await picker.select_option(label="Marco Silva")  # by name, from Chatwoot's agents
+    await page.get_by_role("button", name="Assign", exact=True).click()
+    facts = page.locator("#conversation-facts")
+    await expect(facts).to_contain_text("Marco Silva (Chatwoot agent 21)")
+    await expect(picker).to_have_value("21")
+
+    labels = page.get_by_role("group", name="Labels")
+    box = labels.get_by_role("combobox", name="Add a label")
+    suggestions = page.locator("#known-labels option")
+    await expect(suggestions).to_have_count(3)  # the account's labels
+    await box.fill("billing")
+    await box.press("Enter")  # keyboard only: Enter adds
+    chips = page.get_by_role("list", name="Labels of this conversation")
+    chip_names = chips.locator(".label-chip > span:first-child")
+    await expect(chip_names).to_have_text(["billing"])
+    await expect(box).to_have_value("")
+    await box.fill("vip")
+    await labels.get_by_role("button", name="Add label").click()
+    await expect(chips.get_by_role("listitem")).to_have_count(2)
+    await expect(suggestions).to_have_count(1)  # only "orders" is left to suggest
+    await box.fill("a,b")
+    await box.press("Enter")
+    await expect(page.locator("#action-status")).to_contain_text("cannot contain commas")
+    remove = chips.get_by_role("button", name="Remove label billing")
+    await remove.focus()
+    await page.keyboard.press("Enter")
+    await expect(chip_names).to_have_text(["vip"])
+    await expect(chips.get_by_role("button", name="Remove label vip")).to_be_focused()
+    await expect(facts).to_contain_text("vip")
+
+    # another agent's inbox shows it live, without a reload
+    conversations = margaret.page.get_by_role("region", name="Conversations")
+    await expect(conversations).to_contain_text("Assigned to Marco Silva")
+    await expect(conversations).to_contain_text("Labels: vip")
+    await open_conversation(margaret, "Ada Lovelace")
+    await expect(margaret.page.get_by_role("combobox", name="Assign to")).to_have_value("21")
+    await expect(margaret.page.get_by_role("list", name="Labels of this conversation")
+                 .get_by_role("button")).to_have_accessible_name("Remove label vip")
+    assert support.fake.conversations[next(iter(support.fake.conversations))]["labels"] == [
+        "vip"]
+    grace.assert_clean()
+    margaret.assert_clean()
 
 
 async def test_keyboard_only_and_hostile_text_shown_as_text(
@@ -296,6 +352,9 @@ async def test_support_pages_pass_axe_and_are_captured(support: SupportStack,
     await agent_writes(grace, "Checking the payout rules for your country.", note=True)
     await agent_writes(grace, "Hi Ada! Settings → Payouts → Change account.")
     await expect(bubble(ada.page)).to_contain_text("Settings → Payouts")
+    await grace.page.get_by_role("combobox", name="Add a label").fill("billing")
+    await grace.page.get_by_role("button", name="Add label").click()
+    await expect(grace.page.get_by_role("button", name="Remove label billing")).to_be_visible()
     assert await axe_violations(ada.page) == [], "community with the support bubble open"
     await screenshot(ada.page, f"support-bubble-{viewport['width']}")
     assert await axe_violations(grace.page) == [], "inbox"

@@ -1,11 +1,13 @@
 // The agents' support inbox: connects to the `/inbox` namespace, lists conversations after every
 // (re)connection (`inbox:list`), keeps them live (`inbox:conversation`, `inbox:message`,
 // `inbox:message:updated`, `inbox:typing`, `inbox:sla_breach`) and performs the agent's actions
-// (`inbox:reply` for replies and private notes, `inbox:assign`, `inbox:status`). Rendering is in
-// inbox-view.js.
+// (`inbox:reply` for replies and private notes, `inbox:assign`, `inbox:status`, `inbox:labels`;
+// the agents and labels to pick from come from `inbox:agents`). Rendering is in inbox-view.js
+// and inbox-pickers.js.
 
 import { Connection } from "./connection.js";
 import { el } from "./dom.js";
+import { renderAssignees, renderLabels, withLabel } from "./inbox-pickers.js";
 import { agentTyping } from "./inbox-typing.js";
 import {
   contactName, conversationItem, messageItem, renderFacts, renderSla,
@@ -13,6 +15,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const TICK_MS = 30000;  // SLA countdowns refresh this often
+const AGENTS_MS = 300000;  // the agents and labels are re-read this often (and on reconnect)
 const STACKED = window.matchMedia("(max-width: 899.98px)"); // list above the conversation
 const ui = {
   banner: $("connection-banner"), status: $("inbox-status"), alerts: $("sla-alerts"),
@@ -24,7 +27,9 @@ const ui = {
   note: $("conversation-note"), typing: $("conversation-typing"), replyForm: $("reply-form"),
   replyText: $("reply-text"), replyStatus: $("reply-status"), assignForm: $("assign-form"),
   assignAgent: $("assign-agent"), statusForm: $("status-form"), statusSelect: $("status-select"),
-  resolve: $("resolve"), actionStatus: $("action-status"),
+  resolve: $("resolve"), actionStatus: $("action-status"), agentsNote: $("agents-note"),
+  labelsForm: $("labels-form"), labelChips: $("label-chips"), labelInput: $("label-input"),
+  knownLabels: $("known-labels"),
 };
 const s = {
   conversations: new Map(),  // id → conversation
@@ -35,6 +40,9 @@ const s = {
   hasMore: false,
   typingTimer: null,
   relistTimer: null,
+  agents: [],                // from `inbox:agents`: [{id, name, email?, availability_status?}]
+  knownLabels: [],           // the account's labels
+  assignPicked: false,       // the agent chose in "Assign to" and has not assigned yet
 };
 
 function say(text) {
@@ -47,6 +55,7 @@ const conn = new Connection({
   onOnline: () => {
     ui.banner.textContent = "";
     loadList();
+    loadAgents();
     if (s.openId !== null) loadMessages(s.openId);
   },
   onOffline: () => {
@@ -124,7 +133,25 @@ function slaMayHaveMoved(message) {
   if (!message.private && s.conversations.get(message.conversation_id)?.sla) relistSoon(1000);
 }
 
+async function loadAgents() {
+  const ack = await call("inbox:agents", {});
+  if (!ack.ok) {
+    ui.agentsNote.textContent = `The list of agents is unavailable (${ack.error.message}); try again later.`;
+  } else {
+    s.agents = ack.data.agents;
+    s.knownLabels = ack.data.labels;
+    ui.agentsNote.textContent = ack.data.stale
+      ? "Chatwoot is unreachable: the list of agents may be out of date." : "";
+  }
+  if (s.openId !== null && s.conversations.has(s.openId)) renderPickers(s.conversations.get(s.openId));
+}
+
 // the open conversation ----------------------------------------------------------------------
+function renderPickers(conv) {
+  renderAssignees(ui.assignAgent, s.agents, conv, s.assignPicked);
+  renderLabels(ui.labelChips, ui.knownLabels, conv, s.knownLabels);
+}
+
 function renderOpen() {
   const conv = s.conversations.get(s.openId);
   if (!conv) return;
@@ -135,6 +162,7 @@ function renderOpen() {
   renderSla(ui.sla, ui.slaTimers, ui.slaTitle, conv);
   ui.statusSelect.value = conv.status;
   ui.resolve.disabled = conv.status === "resolved";
+  renderPickers(conv);
 }
 
 function upsertMessage(message) {
@@ -182,6 +210,8 @@ function openConversation(id) {
     ui.typing.textContent = "";
     ui.replyStatus.textContent = "";
     ui.actionStatus.textContent = "";
+    ui.labelInput.value = "";
+    s.assignPicked = false;
   }
   s.unread.delete(id);
   renderList();
@@ -262,31 +292,61 @@ async function onReply(event) {
   say(isNote ? "Private note added." : "Reply sent.");
 }
 
+/** Perform an action on the open conversation; true when Chatwoot took it. */
 async function conversationAction(event, payload, done) {
-  if (s.openId === null) return;
+  if (s.openId === null) return false;
   ui.actionStatus.textContent = "";
   const ack = await call(event, { conversation_id: s.openId, ...payload });
   if (!ack.ok) {
     ui.actionStatus.textContent = `Refused: ${ack.error.message}`;
-    return;
+    return false;
   }
   onConversation(ack.data);
   say(done);
+  return true;
 }
 
-function onAssign(event) {
+async function onAssign(event) {
   event.preventDefault();
-  if (event.submitter?.value === "unassign") {
-    conversationAction("inbox:assign", { assignee_id: null }, "Unassigned.");
+  const conv = s.conversations.get(s.openId);
+  const value = ui.assignAgent.value;
+  if (value.startsWith("bot:") || value === String(conv?.assignee?.id ?? "")) {
+    s.assignPicked = false;
+    say(conv?.assignee ? `Already assigned to ${conv.assignee.name}.` : "Already unassigned.");
     return;
   }
-  const id = Number.parseInt(ui.assignAgent.value, 10);
-  if (!Number.isInteger(id) || id < 1) {
-    ui.actionStatus.textContent = "Enter the Chatwoot agent ID to assign.";
-    ui.assignAgent.focus();
+  const id = value === "" ? null : Number.parseInt(value, 10);
+  const name = ui.assignAgent.selectedOptions[0]?.textContent || "";
+  s.assignPicked = false;
+  await conversationAction("inbox:assign", { assignee_id: id },
+    id === null ? "Unassigned." : `Assigned to ${name}.`);
+}
+
+async function onAddLabel(event) {
+  event.preventDefault();
+  const conv = s.conversations.get(s.openId);
+  if (!conv) return;
+  const next = withLabel(conv.labels || [], ui.labelInput.value);
+  if (next.error) {
+    ui.actionStatus.textContent = next.error;
+    ui.labelInput.focus();
     return;
   }
-  conversationAction("inbox:assign", { assignee_id: id }, "Assigned.");
+  if (await conversationAction("inbox:labels", { labels: next.labels }, `Label ${next.label} added.`)) {
+    ui.labelInput.value = "";
+  }
+}
+
+async function onRemoveLabel(event) {
+  const button = event.target.closest("button[data-label]");
+  const conv = s.conversations.get(s.openId);
+  if (!button || !conv) return;
+  const label = button.dataset.label;
+  const index = [...ui.labelChips.querySelectorAll("button[data-label]")].indexOf(button);
+  const labels = (conv.labels || []).filter((l) => l !== label);
+  if (!await conversationAction("inbox:labels", { labels }, `Label ${label} removed.`)) return;
+  const buttons = ui.labelChips.querySelectorAll("button[data-label]"); // focus stays in the list
+  (buttons[Math.min(index, buttons.length - 1)] || ui.labelInput).focus();
 }
 
 function wire() {
@@ -313,6 +373,10 @@ function wire() {
   ui.replyText.addEventListener("input", () => typing.input());
   ui.replyText.addEventListener("blur", () => typing.stop());
   ui.assignForm.addEventListener("submit", onAssign);
+  ui.assignAgent.addEventListener("change", () => { s.assignPicked = true; });
+  ui.labelsForm.addEventListener("submit", onAddLabel);
+  ui.labelChips.addEventListener("click", onRemoveLabel);
+  setInterval(() => { if (conn.connected) loadAgents(); }, AGENTS_MS);
   ui.statusForm.addEventListener("submit", (event) => {
     event.preventDefault();
     conversationAction("inbox:status", { status: ui.statusSelect.value }, "Status changed.");
