@@ -7,9 +7,15 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
+
+from rooms.service import NS
 from rooms.workers import RemotePublication, WorkerPool
+from tests.helpers import Client, ServerProcess, mint
 from tests.rooms.conftest import ROOM, Member, Rooms, StartRooms, measure, wait_until
 
 
@@ -167,3 +173,38 @@ async def test_killed_worker_fails_media_cleanly_and_a_new_worker_serves(
     assert serving.running and serving.pid != killed
     fps = await measure([audio, video], 2.0)
     assert fps[1] >= 25, fps
+
+
+async def test_sigterm_stops_the_workers_after_closing_their_connections(tmp_path: Path
+                                                                         ) -> None:
+    """``gigvora serve`` with ``GIGVORA_ROOMS_MEDIA_WORKERS=1``: readiness lists the worker;
+    SIGTERM drains, the worker closes its peer connections and exits with the server."""
+    server = ServerProcess(tmp_path, GIGVORA_ROOMS_MEDIA_WORKERS="1",
+                           GIGVORA_DRAIN_GRACE_S="0").start()
+    member: Member | None = None
+    try:
+        await server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.url + "/readyz", headers={
+                    "Authorization": f"Bearer {mint('ops', roles='operator')}"}) as response:
+                check = (await response.json(content_type=None))["checks"]["rooms:media"][0]
+        [worker] = check["workers"]
+        assert worker["state"] == "running"
+        member = Member(await Client(server.url, mint("alice"), namespaces=[NS]).connect())
+        await member.join()
+        await member.publish(["audio", "video"])
+        publisher = member.peers.publisher
+        assert publisher is not None
+        await wait_until(lambda: publisher.connectionState == "connected", timeout=8)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(server.proc.wait, 20)
+        assert server.proc.returncode == 0, server.output()
+        await wait_until(lambda: publisher.connectionState == "closed", timeout=8)
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker["pid"], 0)
+    finally:
+        if member is not None:
+            await member.close()
+            await member.client.close()
+        server.stop()
