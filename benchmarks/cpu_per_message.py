@@ -8,7 +8,8 @@ back to back (every one with a ``client_id``, as clients should). The server's u
 time (``/proc/<pid>/stat``) over the sends, divided by the messages stored, is the figure: it
 does not depend on how busy the machine is, unlike latency. ``--py-spy FILE`` also records a
 flame graph of the server over the sends (collapsed stacks if FILE ends in ``.txt``;
-needs ``py-spy``: ``pip install py-spy``).
+needs ``py-spy``: ``pip install py-spy``; only samples holding the GIL, i.e. Python CPU, not
+threads waiting). It also splits the CPU between the event loop's thread and the others.
 """
 
 from __future__ import annotations
@@ -45,11 +46,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """User + system CPU seconds so far of the event loop's thread (``loop``) and of every other
+    thread together (``threads``: the SQLite writer, readers and checkpointer, executors)."""
+    seconds = {"loop": 0.0, "threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        key = "loop" if task.name == str(pid) else "threads"
+        seconds[key] += (int(fields[11]) + int(fields[12])) / TICKS
+    return seconds
+
+
 def start_py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
     """``py-spy record`` of ``pid`` into ``out`` until interrupted."""
     return subprocess.Popen([shutil.which("py-spy") or "py-spy", "record", "-p", str(pid),
-                             "-o", out, "-r", "200", "--nonblocking", "--threads", "--format",
-                             "raw" if out.endswith(".txt") else "flamegraph"])
+                             "-o", out, "-r", "200", "--nonblocking", "--threads", "--gil",
+                             "--format", "raw" if out.endswith(".txt") else "flamegraph"])
 
 
 async def run(messages: int, clients: int, spy: str | None, env: dict[str, str]) -> None:
@@ -74,7 +89,9 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
                 recorder = start_py_spy(server.proc.pid, spy)
                 await asyncio.sleep(1.0)
             each = messages // clients
-            before, started = cpu_seconds(server.proc.pid), time.perf_counter()
+            pid = server.proc.pid
+            threads_before = thread_cpu(pid)
+            before, started = cpu_seconds(pid), time.perf_counter()
 
             async def send(n: int, member: Client) -> None:
                 for i in range(each):
@@ -82,7 +99,8 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
                                                      "text": sentence(n, i),
                                                      "client_id": f"{n}-{i}"})
             await asyncio.gather(*(send(n, m) for n, m in enumerate(members)))
-            cpu, wall = cpu_seconds(server.proc.pid) - before, time.perf_counter() - started
+            cpu, wall = cpu_seconds(pid) - before, time.perf_counter() - started
+            threads = thread_cpu(pid)
             if recorder is not None:
                 recorder.send_signal(2)
                 recorder.wait(30)
@@ -90,6 +108,9 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
             print(f"{stored} messages stored in {wall:.2f} s wall; server CPU {cpu:.2f} s = "
                   f"{cpu / stored * 1e6:.0f} µs per message (includes the fan-out to "
                   f"{clients} subscribers)")
+            print("  of which (µs per message): " + ", ".join(
+                f"{key} {(threads[key] - threads_before[key]) / stored * 1e6:.0f}"
+                for key in ("loop", "threads")))
         finally:
             for member in members:
                 await member.close()

@@ -237,6 +237,7 @@ class SQLiteStore:
             await loop.run_in_executor(None, self._writer.join)
             self._writer = None
         if self._readers is not None:
+            self._readers.flush()
             await loop.run_in_executor(None, self._readers.close)
             self._readers = None
         if self._checkpointer is not None:
