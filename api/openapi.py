@@ -8,7 +8,7 @@ from typing import Any
 
 from api.secrets import API_KEY_HEADER, ApiKeyCreate, CodeIssue, CodeRedeem
 from realtime import __version__
-from realtime.chat_models import ChannelCreate
+from realtime.chat_models import ChannelCreate, ChannelUpdate
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 MESSAGE_SCHEMA: dict[str, Any] = {
@@ -114,6 +114,7 @@ def _api_document() -> dict[str, Any]:
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
                 "Message": MESSAGE_SCHEMA,
                 "ChannelCreate": channel_create,
+                "ChannelUpdate": ChannelUpdate.model_json_schema(),
                 **{name: model.model_json_schema() for name, model in (
                     ("ApiKeyCreate", ApiKeyCreate), ("CodeIssue", CodeIssue),
                     ("CodeRedeem", CodeRedeem))},
@@ -139,6 +140,13 @@ def _api_document() -> dict[str, Any]:
                              "schema": {"$ref": "#/components/schemas/ChannelCreate"}}}},
                          "responses": {**_ok({"type": "object"}, 201),
                                        **_errors(400, 401, 403, 409, 413)}}},
+            "/api/v1/channels/{channel}": {"patch": {
+                "summary": "Set or clear a channel's category (admin)", "security": bearer,
+                "parameters": [{"name": "channel", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ChannelUpdate"}}}},
+                "responses": {**_ok({"type": "object"}), **_errors(400, 401, 403, 404, 413)}}},
             "/api/v1/channels/{channel}/messages": {"get": {
                 "summary": "History ordered by seq", "security": bearer,
                 "parameters": [

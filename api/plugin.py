@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.openapi import openapi_document
 from api.secrets import secret_routes
-from realtime.chat_models import ChannelCreate
+from realtime.chat_models import ChannelCreate, ChannelUpdate
 from realtime.errors import AppError
 from realtime.hookspecs import hookimpl
 from realtime.ops_http import json_response, parse, read_json
@@ -57,6 +57,15 @@ class ApiViews:
         channel = await self.chat.create_channel(body)
         return json_response(channel.public(), status=201)
 
+    async def update_channel(self, request: web.Request) -> web.Response:
+        """``PATCH /api/v1/channels/{channel}`` (admin): the channel's category."""
+        who = self.ctx.authenticate(request)
+        if "admin" not in who.roles:
+            raise AppError("forbidden", "changing channels needs the admin role")
+        body = parse(ChannelUpdate, await read_json(request))
+        channel = await self.chat.set_category(request.match_info["channel"], body.category)
+        return json_response(channel.public())
+
     async def history(self, request: web.Request) -> web.Response:
         """``GET /api/v1/channels/{channel}/messages``."""
         who = self.ctx.authenticate(request)
@@ -80,5 +89,6 @@ def gigvora_http_routes(ctx: Any) -> list[web.RouteDef]:
     views = ApiViews(ctx)
     return [web.get("/api/v1/channels", views.list_channels),
             web.post("/api/v1/channels", views.create_channel),
+            web.patch("/api/v1/channels/{channel}", views.update_channel),
             web.get("/api/v1/channels/{channel}/messages", views.history),
             web.get("/api/v1/openapi.json", views.openapi), *secret_routes(ctx)]

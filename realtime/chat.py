@@ -110,11 +110,20 @@ class ChatService:
         """Create a channel (the caller's admin role is checked by the API)."""
         channel = Channel(id=body.id, name=body.name or body.id, kind=body.kind,
                           read_roles=list(body.read_roles or []),
-                          post_roles=list(body.post_roles or []))
+                          post_roles=list(body.post_roles or []), category=body.category)
         try:
             channel = await self.store.create_channel(channel)
         except Conflict:
             raise AppError("conflict", f"channel {body.id} exists") from None
+        self.channels[channel.id] = channel
+        return channel
+
+    async def set_category(self, channel_id: str, category: str | None) -> Channel:
+        """Set or clear a channel's category (the caller's admin role is checked by the API)."""
+        try:
+            channel = await self.store.set_channel_category(channel_id, category)
+        except NotFound:
+            raise AppError("not_found", f"unknown channel {channel_id[:80]!r}") from None
         self.channels[channel.id] = channel
         return channel
 

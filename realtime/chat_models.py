@@ -17,6 +17,11 @@ ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Emoji = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^\S+$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Role = Literal["member", "agent", "moderator", "admin", "operator"]
+#: a channel category as clients show it: no control characters, no space at either end
+Category = Annotated[str, StringConstraints(
+    min_length=1, max_length=64,
+    pattern=r"^[^\u0000-\u0020\u007f-\u00a0]([^\u0000-\u001f\u007f-\u009f]*"
+            r"[^\u0000-\u0020\u007f-\u00a0])?$")]
 
 
 class Payload(BaseModel):
@@ -109,3 +114,10 @@ class ChannelCreate(Payload):
     kind: Literal["public", "private", "announcement"] = "public"
     read_roles: list[Role] | None = None
     post_roles: list[Role] | None = None
+    category: Category | None = None
+
+
+class ChannelUpdate(Payload):
+    """``PATCH /api/v1/channels/{channel}`` (role admin): ``category`` null uncategorises."""
+
+    category: Category | None

@@ -55,6 +55,7 @@ class ChannelOut(Out):
     members: list[str] | None
     created_at: str
     last_seq: int
+    category: str | None
 
 
 class TypingOut(Out):

@@ -32,7 +32,7 @@ from realtime import __version__
 from realtime.contract_models import EMITTED
 from realtime.hub import Hub
 
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "1.2.0"
 REGENERATE = "run `gigvora contracts export docs/contracts` and commit docs/contracts/"
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 OPENAPI_PATH = "/api/v1/openapi.json"

@@ -105,19 +105,22 @@ class WorkerProcess:
         parent, child = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p)}
+        self.writer = None
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "rooms.worker", str(child.fileno()),
-                pass_fds=(child.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL)
-        finally:
-            child.close()
-        try:
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "rooms.worker", str(child.fileno()),
+                    pass_fds=(child.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL)
+            finally:
+                child.close()
             self.reader, self.writer = await asyncio.open_unix_connection(sock=parent)
             write_frame(self.writer, {"config": self.config})
             async with asyncio.timeout(READY_TIMEOUT_S):
                 hello = await read_frame(self.reader)
         except BaseException:
             await self.kill()
+            if self.writer is None:
+                parent.close()
             raise
         self.pid = int(hello.get("pid") or self.proc.pid)
         self.state = "running"

@@ -97,13 +97,14 @@ class Channel:
     members: list[str] | None = None
     created_at: str = field(default_factory=now_iso)
     last_seq: int = 0
+    category: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The channel as the API shows it."""
         return {"id": self.id, "name": self.name, "kind": self.kind,
                 "read_roles": self.read_roles, "post_roles": self.post_roles,
                 "members": self.members, "created_at": self.created_at,
-                "last_seq": self.last_seq}
+                "last_seq": self.last_seq, "category": self.category}
 
 
 @dataclass(slots=True)
@@ -178,6 +179,9 @@ class Store(Protocol):
 
     async def list_channels(self) -> list[Channel]:
         """Every channel, ordered by id."""
+
+    async def set_channel_category(self, channel_id: str, category: str | None) -> Channel:
+        """Set (or clear, with None) a channel's category; NotFound if it does not exist."""
 
     async def channel_last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
         """The current ``last_seq`` of each existing channel named."""

@@ -152,13 +152,14 @@ def _channel(doc: Doc) -> Channel:
     return Channel(id=doc["_id"], name=doc["name"], kind=doc["kind"],
                    read_roles=list(doc.get("read_roles", [])),
                    post_roles=list(doc.get("post_roles", [])), members=doc.get("members"),
-                   created_at=doc["created_at"], last_seq=int(doc.get("last_seq", 0)))
+                   created_at=doc["created_at"], last_seq=int(doc.get("last_seq", 0)),
+                   category=doc.get("category"))
 
 
 def _channel_doc(c: Channel) -> Doc:
     return {"_id": c.id, "name": c.name, "kind": c.kind, "read_roles": c.read_roles,
             "post_roles": c.post_roles, "members": c.members, "created_at": c.created_at,
-            "last_seq": 0}
+            "last_seq": 0, "category": c.category}
 
 
 def _with_reaction(reactions: dict[str, list[str]], emoji: str, user_id: str,
@@ -294,6 +295,16 @@ class MongoStore:
         async with self._session("list_channels") as s:
             cursor = self._collection("channels").find({}, session=s).sort("_id", 1)
             return [_channel(doc) async for doc in cursor]
+
+    async def set_channel_category(self, channel_id: str, category: str | None) -> Channel:
+        """Set or clear a channel's category; NotFound if it does not exist."""
+        async with self._session("set_channel_category") as s:
+            doc = await self._collection("channels").find_one_and_update(
+                {"_id": channel_id}, {"$set": {"category": category}},
+                return_document=ReturnDocument.AFTER, session=s)
+        if doc is None:
+            raise NotFound(f"channel {channel_id} does not exist")
+        return _channel(doc)
 
     async def channel_last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
         """Current last seqs, in one query."""

@@ -178,17 +178,32 @@ async def _schedule(store: Store, sessions: tuple[ScheduledSession, ...]) -> dic
     return {"stored": stored, "ids": [s.id for s in sessions]}
 
 
+async def _categorise(store: Store, categories: tuple[Category, ...]) -> list[str]:
+    """Give each listed channel its category's name unless an admin already categorised it;
+    return the ids changed now."""
+    changed = []
+    for category in categories:
+        for channel_id in category.channels:
+            channel = await store.get_channel(channel_id)
+            if channel is not None and channel.category is None:
+                await store.set_channel_category(channel_id, category.name)
+                changed.append(channel_id)
+    return changed
+
+
 async def apply_pack(store: Store, pack: SeedPack) -> dict[str, Any]:
     """Apply ``pack`` (idempotent) and describe what it holds and what it created now."""
     before = {c.id for c in await store.list_channels()}
     for channel in pack.channels:
         await store.ensure_channel(replace(channel))
+    categorised = await _categorise(store, pack.categories)
     people = {p.id: p for p in pack.personas}
     return {
         "pack": pack.name,
         "channels": [c.id for c in pack.channels],
         "channels_created": [c.id for c in pack.channels if c.id not in before],
         "categories": {c.id: list(c.channels) for c in pack.categories},
+        "categories_set": categorised,
         "personas": [{"id": p.id, "name": p.name, "roles": list(p.roles)} for p in pack.personas],
         "messages_created": await _post(store, pack, people),
         "sessions": await _schedule(store, pack.sessions),

@@ -85,7 +85,7 @@ def _channel(row: tuple[Any, ...]) -> Channel:
     return Channel(id=row[0], name=row[1], kind=row[2], read_roles=orjson.loads(row[3]),
                    post_roles=orjson.loads(row[4]),
                    members=orjson.loads(row[5]) if row[5] is not None else None,
-                   created_at=row[6], last_seq=row[7])
+                   created_at=row[6], last_seq=row[7], category=row[8])
 
 
 class _WriterThread(threading.Thread):
@@ -306,6 +306,10 @@ class SQLiteStore:
         return await self._read(lambda conn: [_channel(r) for r in conn.execute(
             "SELECT * FROM channels ORDER BY id")])
 
+    async def set_channel_category(self, channel_id: str, category: str | None) -> Channel:
+        """Set or clear a channel's category; NotFound if it does not exist."""
+        return await self._write(_set_channel_category, channel_id, category)
+
     async def channel_last_seqs(self, channel_ids: list[str]) -> dict[str, int]:
         """Current last seqs, in one query."""
         return await self._read(_last_seqs, channel_ids)
@@ -387,11 +391,11 @@ def _get_channel(conn: sqlite3.Connection, channel_id: str) -> Channel | None:
 
 def _insert_channel(conn: sqlite3.Connection, c: Channel) -> None:
     conn.execute("INSERT INTO channels (id, name, kind, read_roles, post_roles, members, "
-                 "created_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                 "created_at, last_seq, category) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
                  (c.id, c.name, c.kind, orjson.dumps(c.read_roles).decode(),
                   orjson.dumps(c.post_roles).decode(),
                   None if c.members is None else orjson.dumps(c.members).decode(),
-                  c.created_at))
+                  c.created_at, c.category))
 
 
 def _ensure_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:
@@ -400,6 +404,16 @@ def _ensure_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:
         return existing
     _insert_channel(conn, channel)
     return channel
+
+
+def _set_channel_category(conn: sqlite3.Connection, channel_id: str,
+                          category: str | None) -> Channel:
+    if conn.execute("UPDATE channels SET category = ? WHERE id = ?",
+                    (category, channel_id)).rowcount == 0:
+        raise NotFound(f"channel {channel_id} does not exist")
+    found = _get_channel(conn, channel_id)
+    assert found is not None
+    return found
 
 
 def _create_channel(conn: sqlite3.Connection, channel: Channel) -> Channel:

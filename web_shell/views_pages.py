@@ -13,6 +13,16 @@ from web_shell.views_auth import json_reply
 DEFAULT_CHANNEL = "general"
 
 
+
+def channel_groups(channels: list[dict[str, Any]]) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Non-DM channels grouped by category: uncategorised first, then categories by name (the
+    same order as ``renderChannels`` in community-view.js)."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for channel in channels:
+        if channel["kind"] != "dm":
+            groups.setdefault(channel.get("category"), []).append(channel)
+    return sorted(groups.items(), key=lambda item: (item[0] is not None, (item[0] or "").lower()))
+
 class PageViews:
     """Community and policy pages."""
 
@@ -32,6 +42,7 @@ class PageViews:
         active = pick_channel(channels, request.query.get("channel"))
         return self.shell.page(request, "community.html", {
             "user": who, "channels": channels, "active": active,
+            "channel_groups": channel_groups(channels),
             "guidelines_accepted": await self.shell.acks.accepted(who.sub),
             "policy_version": self.shell.acks.version,
             "moderation_on": self._serves("/", "message:report"),

@@ -81,3 +81,35 @@ async def test_openapi_document(server: LiveServer) -> None:
     assert doc["openapi"].startswith("3.1")
     assert {"/api/v1/channels", "/api/v1/channels/{channel}/messages", "/healthz",
             "/readyz", "/metrics"} <= set(doc["paths"])
+
+
+async def test_channel_categories(server: LiveServer) -> None:
+    admin = server.headers("root", "admin")
+    url = server.url + "/api/v1/channels"
+    async with aiohttp.ClientSession() as http:
+        body = {"id": "gigs", "name": "Gigs", "category": "Work"}
+        async with http.post(url, json=body, headers=admin) as r:
+            assert r.status == 201 and (await r.json())["category"] == "Work"
+        async with http.patch(url + "/help", json={"category": "Support"}, headers=admin) as r:
+            assert r.status == 200 and (await r.json())["category"] == "Support"
+        async with http.get(url, headers=server.headers()) as r:
+            listed = {c["id"]: c["category"] for c in (await r.json())["channels"]}
+        assert listed == {"announcements": None, "general": None, "gigs": "Work",
+                          "help": "Support"}
+        async with http.patch(url + "/help", json={"category": None}, headers=admin) as r:
+            assert r.status == 200 and (await r.json())["category"] is None
+        async with http.patch(url + "/help", json={"category": "Nope"},
+                              headers=server.headers()) as r:
+            assert r.status == 403
+        async with http.patch(url + "/missing", json={"category": "X"}, headers=admin) as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+        for bad in ({}, {"category": ""}, {"category": " Work"}, {"category": "a\nb"},
+                    {"category": "x" * 65}, {"category": 3}, {"category": "W", "name": "n"}):
+            async with http.patch(url + "/gigs", json=bad, headers=admin) as r:
+                assert r.status == (413 if bad.get("category") == "x" * 65 else 400), bad
+        async with http.get(url, headers=server.headers()) as r:
+            listed = {c["id"]: c["category"] for c in (await r.json())["channels"]}
+        assert listed["gigs"] == "Work" and listed["help"] is None  # refusals changed nothing
+    member = await server.client("ada")
+    channels = (await member.ok("channel:list", {}))["channels"]
+    assert {c["id"]: c["category"] for c in channels}["gigs"] == "Work"

@@ -29,10 +29,15 @@ def test_demo_pack_twice_changes_nothing(tmp_path: Path) -> None:
     assert {role for p in made["personas"] for role in p["roles"]} == ROLES
     assert set(made["channels_created"]) == {c.id for c in PACKS["demo"].channels}
     assert made["sessions"] == {"stored": 1, "ids": ["seed-demo-office-hours"]}
+    categorised = {ch: c.name for c in PACKS["demo"].categories for ch in c.channels}
+    assert sorted(made["categories_set"]) == sorted(categorised)
+    with sqlite3.connect(f"file:{tmp_path / 'gigvora.db'}?mode=ro", uri=True) as conn:
+        stored = dict(conn.execute("SELECT id, category FROM channels"))
+    assert {ch: stored[ch] for ch in categorised} == categorised
     before = _content(tmp_path / "gigvora.db")
     again = json.loads(gigvora("seed", "--pack", "demo", data_dir=tmp_path).stdout)
     assert again["messages_created"] == 0 and again["channels_created"] == []
-    assert again["sessions"]["stored"] == 0
+    assert again["sessions"]["stored"] == 0 and again["categories_set"] == []
     assert _content(tmp_path / "gigvora.db") == before
     core = json.loads(gigvora("seed", data_dir=tmp_path).stdout)
     assert core["pack"] == "core" and core["channels_created"] == []

@@ -73,9 +73,11 @@ async def test_workers_forward_30fps_and_pin_rooms_to_different_workers(
     assert [(w["state"], w["rooms"]) for w in check["workers"]] == [("running", 1)] * 2
 
 
-async def test_workers_host_kick_closes_the_kicked_peer(start_rooms: StartRooms) -> None:
-    """Kick with media in a worker: the kicked peer's connections close, its viewer's copies
-    end, and the worker forgets its connections."""
+async def test_workers_host_mute_and_kick_close_the_kicked_peer(start_rooms: StartRooms
+                                                                ) -> None:
+    """Controls with media in a worker: a host mute stops forwarding and an unmute resumes it;
+    a kick closes the kicked peer's connections, its viewer's copies end, and the worker
+    forgets its connections."""
     rooms = await start_rooms(media_workers=2)
     alice, bob, carol = [await rooms.member(n) for n in ("alice", "bob", "carol")]
     await alice.join()
@@ -89,6 +91,17 @@ async def test_workers_host_kick_closes_the_kicked_peer(start_rooms: StartRooms)
     await flowing(bob, alice.participant_id)
     worker = pool(rooms).pins[ROOM]
     assert len(worker.watchers) == 4  # two publications, two subscriptions
+    video = next(c for c in seen if c.kind == "video")
+    await alice.ok("room:mute", {"room": ROOM, "muted": True, "kinds": ["video"],
+                                 "participant_id": bob.participant_id})
+    await asyncio.sleep(0.3)
+    stopped = time.monotonic()
+    await asyncio.sleep(0.7)
+    assert video.count_after(stopped) == 0  # not forwarded while host-muted
+    await alice.ok("room:mute", {"room": ROOM, "muted": False, "kinds": ["video"],
+                                 "participant_id": bob.participant_id})
+    resumed = time.monotonic()
+    await wait_until(lambda: video.count_after(resumed) > 5, timeout=5)  # at a new keyframe
     await alice.ok("room:kick", {"room": ROOM, "participant_id": bob.participant_id})
     await bob.client.wait_for("room:kicked")
     left = await carol.client.wait_for("room:left")

@@ -124,8 +124,17 @@ async def test_channels_and_read_state(store: Store) -> None:
     created = await store.create_channel(Channel(id="d", name="D", kind="private",
                                                  read_roles=["moderator"]))
     assert (await store.get_channel("d")) == created
-    assert [c.id for c in await store.list_channels()] == ["c", "d"]
+    assert [c.id for c in await store.list_channels()] == ["c", "d"]  # before "e" below
     assert (await store.ensure_channel(Channel(id="d", name="ignored"))).name == "D"
+    assert (await store.create_channel(Channel(id="e", name="E", category="Work"))).category \
+        == "Work"
+    assert (await store.get_channel("e")).category == "Work"  # type: ignore[union-attr]
+    assert (await store.set_channel_category("d", "Staff")).category == "Staff"
+    assert (await store.set_channel_category("e", None)).category is None
+    assert {c.id: c.category for c in await store.list_channels()} == {
+        "c": None, "d": "Staff", "e": None}
+    with pytest.raises(NotFound):
+        await store.set_channel_category("zz", "X")
     assert await store.set_read("u", "c", 5) == 5
     assert await store.set_read("u", "c", 2) == 5
     assert await store.read_state("u") == {"c": 5}

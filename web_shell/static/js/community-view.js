@@ -54,13 +54,31 @@ function channelLink(p, channel) {
   return el("li", {}, [link]);
 }
 
+/** Channels without a category first, then one labelled group per category (by name). */
+function channelGroups(p, channels) {
+  const groups = new Map();
+  for (const channel of channels) {
+    const key = channel.category || "";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(channel);
+  }
+  const names = [...groups.keys()].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+  return names.flatMap((name, index) => {
+    const links = groups.get(name).map((c) => channelLink(p, c));
+    if (!name) return links;
+    const id = `category-${index}`;
+    const list = el("ul", { className: "channel-list", attrs: { "aria-labelledby": id } }, links);
+    return [el("li", { className: "channel-group" }, [
+      el("span", { className: "channel-group-title", text: name, attrs: { id } }), list])];
+  });
+}
+
 /** Rebuild the channel and DM lists (keeping keyboard focus on the same link). */
 export function renderChannels(p) {
   const focused = document.activeElement?.dataset?.channel;
   const sorted = [...p.state.channels.values()].sort((a, b) => a.id.localeCompare(b.id));
   const dms = sorted.filter((c) => c.kind === "dm");
-  p.ui.channelList.replaceChildren(...sorted.filter((c) => c.kind !== "dm")
-    .map((c) => channelLink(p, c)));
+  p.ui.channelList.replaceChildren(...channelGroups(p, sorted.filter((c) => c.kind !== "dm")));
   p.ui.dmList.replaceChildren(...dms.map((c) => channelLink(p, c)));
   p.ui.dmEmpty.hidden = dms.length > 0;
   if (focused) p.ui.channelList.closest("nav")
