@@ -40,6 +40,13 @@ async def write_to_support(member: Member, text: str) -> None:
     await expect(dialog.locator("#support-messages")).to_contain_text(text)
 
 
+def socket_io_connections(page: Any) -> list[str]:
+    """The URLs of the Socket.IO WebSockets ``page`` opens from now on (one per connection)."""
+    opened: list[str] = []
+    page.on("websocket", lambda ws: opened.append(ws.url) if "/socket.io/" in ws.url else None)
+    return opened
+
+
 async def open_inbox(browser: Any, url: str, viewport: dict[str, int] | None = None, *,
                      for_axe: bool = False, persona: str = "Grace Hopper") -> Member:
     """Grace (agent; or another staff ``persona``) signed in, on /inbox with the conversation
@@ -69,6 +76,9 @@ async def agent_writes(agent: Member, text: str, *, note: bool = False) -> None:
 async def test_member_writes_agent_replies_note_stays_private(support: SupportStack,
                                                              browser: Any) -> None:
     ada = await open_member(browser, support.url, "Ada Lovelace")
+    sockets = socket_io_connections(ada.page)
+    await ada.page.reload()  # counted from the community page's load
+    await expect(ada.page.locator("#connection-banner")).to_be_empty()
     dialog = await open_bubble(ada)
     await write_to_support(ada, "My invoice shows the wrong VAT number.")
 
@@ -88,9 +98,13 @@ async def test_member_writes_agent_replies_note_stays_private(support: SupportSt
     # the note was queued before the reply on the same conversation (order is kept per
     # conversation), so it has been through Chatwoot and its echo by now: never on the page
     assert "VAT id changed" not in await ada.page.content()
-    await ada.page.reload()
+    # the bubble talked over the community page's own socket: one `/` connection, not two
+    assert len(sockets) == 1, sockets
+    sockets.clear()
+    await ada.page.reload()  # the bubble was used: it attaches at once, still one socket
     dialog = await open_bubble(ada)
     await expect(dialog.locator("#support-messages li")).to_have_count(2)
+    assert len(sockets) == 1, sockets
     assert "VAT id changed" not in await ada.page.content()
     texts = await dialog.locator("#support-messages .msg-text").all_text_contents()
     assert texts == ["My invoice shows the wrong VAT number.",
@@ -108,6 +122,7 @@ class SocketCut:
     def __init__(self) -> None:
         self.cut = False
         self.routes: list[Any] = []
+        self.opened = 0  # WebSockets let through
 
     async def on_websocket(self, ws: Any) -> None:
         if self.cut:
@@ -115,6 +130,7 @@ class SocketCut:
             return
         ws.connect_to_server()
         self.routes.append(ws)
+        self.opened += 1
 
     async def on_request(self, route: Any) -> None:
         await (route.abort() if self.cut else route.continue_())
@@ -155,6 +171,7 @@ async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
     cut = await route_sockets(ada)  # reloads: the bubble connects at once (used before)
     await agent_writes(grace, "Yes, recordings are posted the next day.")
     await expect(toggle).to_contain_text("1")  # live while closed: counted as unread
+    assert cut.opened == 1  # the community page and its bubble share one socket
     await cut.start()
     await expect(ada.page.locator("#support-banner")).to_contain_text("Offline")
     await agent_writes(grace, "You will find them under Workshops.")
@@ -165,6 +182,11 @@ async def test_replies_missed_offline_fill_in_and_closed_bubble_counts_them(
     await expect(texts).to_have_text(["Is the live workshop recorded?",
                                       "Yes, recordings are posted the next day.",
                                       "You will find them under Workshops."])
+    assert cut.opened == 2  # reconnected once, still shared
+    await agent_writes(grace, "And the slides too.")  # live again after the reconnect
+    await expect(texts).to_have_count(4)
+    await expect(texts.last).to_have_text("And the slides too.")
+    await expect(ada.page.locator("#connection-banner")).to_be_empty()  # the page is back too
     ada.assert_clean()
 
 

@@ -9,7 +9,7 @@ import {
 import { onHeldAction } from "./community-moderation.js";
 import { listen, markReadSoon, scheduleSync } from "./community-sync.js";
 import { renderChannels, setBanner, updateComposer } from "./community-view.js";
-import { Connection } from "./connection.js";
+import { sharedConnection } from "./connection.js";
 import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -71,7 +71,7 @@ const p = {
   nodes: new Map(),        // message id → <li> in the main log
   threadNodes: new Map(),  // message id → <li> in the thread panel
 };
-p.conn = new Connection({
+p.conn = sharedConnection({ // shared with the support bubble: one `/` socket per page
   onOnline: () => {
     setBanner(p, "");
     scheduleSync(p);

@@ -1,10 +1,12 @@
 // The member's support bubble: talks to the Chatwoot bridge over the member's socket on "/"
 // (`support:send`, `support:history`; live `support:message`, `support:message:updated`,
-// `support:typing`). It connects when first opened, and at once on later pages once the member
-// has written to support; after every (re)connection the history is fetched again and merged
-// by id, and messages written while offline are sent with their `client_id` (no duplicates).
+// `support:typing`). On a page that already holds that socket (the community page) the bubble
+// shares it (`sharedConnection`); elsewhere it opens the page's one `/` connection itself. It
+// attaches when first opened, and at once on later pages once the member has written to
+// support; after every (re)connection the history is fetched again and merged by id, and
+// messages written while offline are sent with their `client_id` (no duplicates).
 
-import { Connection, OfflineError } from "./connection.js";
+import { OfflineError, sharedConnection } from "./connection.js";
 import { el, shortTime } from "./dom.js";
 
 const USED_KEY = "gv-support-used";
@@ -183,7 +185,7 @@ function showTyping(typing) {
 
 function connect() {
   if (s.conn) return;
-  s.conn = new Connection({
+  s.conn = sharedConnection({
     onOnline: () => {
       ui.banner.textContent = "";
       loadHistory().then(flush);
