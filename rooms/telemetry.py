@@ -128,6 +128,16 @@ class RoomsCollector(Collector):
         bitrate.add_metric(["in"], totals.get("bitrate_in_bps", 0.0))
         bitrate.add_metric(["out"], totals.get("bitrate_out_bps", 0.0))
         yield bitrate
+        workers = service.sfu.status().get("workers", [])
+        states = GaugeMetricFamily("gigvora_rooms_media_workers",
+                                   "Media worker processes by state", labels=["state"])
+        restarts = GaugeMetricFamily("gigvora_rooms_media_worker_restarts",
+                                     "Media worker restarts since boot")
+        for state in ("running", "starting", "restarting", "stopped"):
+            states.add_metric([state], sum(1 for w in workers if w["state"] == state))
+        restarts.add_metric([], sum(w["restarts"] for w in workers))
+        yield states
+        yield restarts
 
 
 class MediaSampler:

@@ -176,6 +176,12 @@ async def test_killed_worker_fails_media_cleanly_and_a_new_worker_serves(
     assert check["status"] == "pass"
     assert sorted(w["restarts"] for w in check["workers"]) == [0, 1]
     assert killed not in [w["pid"] for w in check["workers"]]
+    live = rooms.live
+    async with live.clients[0].http.get(f"{live.url}/metrics",
+                                        headers=live.headers("olga", "operator")) as r:
+        text = await r.text()
+    assert "gigvora_rooms_media_worker_restarts 1.0" in text
+    assert 'gigvora_rooms_media_workers{state="running"} 2.0' in text
 
     assert alice.peers.publisher is not None
     await alice.peers.publisher.close()  # the client rebuilds its connection
