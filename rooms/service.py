@@ -23,6 +23,7 @@ from rooms.sessions import SessionGate
 from rooms.sfu import Sfu, SfuSettings
 from rooms.state import STAFF_ROLES, Departure, Participant, Room, RoomLimits, RoomRegistry
 from rooms.telemetry import RoomMetrics, TelemetrySampler
+from rooms.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 NS = "/rooms"
@@ -83,7 +84,6 @@ class RoomService:
         self.telemetry = TelemetrySampler(self, self.metrics, settings.telemetry_interval_s)
         self.sfu: MediaBackend[Any, Any]
         if settings.media_workers > 0:
-            from rooms.workers import WorkerPool
             self.sfu = WorkerPool(settings.sfu, settings.media_workers, log_config)
         else:
             self.sfu = Sfu(settings.sfu, self.tasks, self._dropped, self._keyframe)

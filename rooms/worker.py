@@ -46,7 +46,8 @@ class MediaWorker:
             "publish": self.publish, "subscribe": self.subscribe, "answer": self.answer,
             "close_publication": self.close_publication,
             "close_subscription": self.close_subscription,
-            "set_forwarding": self.set_forwarding, "sample": self.sample}
+            "set_forwarding": self.set_forwarding, "sample": self.sample,
+            "ping": self.ping}
 
     def _dropped(self, kind: str) -> None:
         self._dropped_counts[kind] = self._dropped_counts.get(kind, 0) + 1
@@ -76,6 +77,11 @@ class MediaWorker:
             reply = {**reply, "ok": False,
                      "error": {"code": "internal", "message": str(error)[:300], "details": {}}}
         write_frame(self.writer, reply)
+
+    @staticmethod
+    async def ping() -> dict[str, Any]:
+        """Liveness (the main process kills a worker whose loop stops answering)."""
+        return {}
 
     async def publish(self, room: str, participant_id: str, sdp: str) -> dict[str, Any]:
         """Answer a publisher's offer."""

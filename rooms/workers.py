@@ -13,7 +13,8 @@ and the death of a child never block the event loop.
   calls fail with ``unavailable``, every publication and subscription it held is reported
   failed (the service tells the room ``room:unpublished`` reason ``failed`` and subscribers
   ``rtc:subscription_closed``), its rooms are unpinned, and it is restarted with a back-off.
-  Clients publish or subscribe again (aiortc has no ICE restart anyway).
+  Clients publish or subscribe again (aiortc has no ICE restart anyway). A worker that stops
+  answering pings (``HEARTBEAT_TIMEOUT_S``) is killed and handled the same way.
 - **Stop.** The pool closes each socket: the worker closes its connections and exits; a
   worker still alive after ``STOP_TIMEOUT_S`` is killed.
 """
@@ -44,6 +45,10 @@ READY_TIMEOUT_S = 30.0
 #: Offers and answers gather ICE candidates: a call may take this long.
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+#: Liveness: every worker is pinged this often; one that does not answer within the timeout
+#: (a hung loop, a stopped process) is killed, then handled as dead.
+HEARTBEAT_S = 5.0
+HEARTBEAT_TIMEOUT_S = 10.0
 RESTART_BACKOFF_S = (0.2, 30.0)
 _ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -221,6 +226,7 @@ class WorkerPool:
             raise RuntimeError(f"media workers did not start: {failed[0]!r}") from failed[0]
         for worker in self.workers:
             self.tasks.spawn(self._supervise(worker), name=f"media-worker-{worker.index}")
+            self.tasks.spawn(self._watchdog(worker), name=f"media-worker-{worker.index}-ping")
 
     async def _supervise(self, worker: WorkerProcess) -> None:
         """Serve the worker; when it dies, report its media failed and restart it."""
@@ -244,6 +250,21 @@ class WorkerPool:
             except Exception:
                 log.exception("media worker did not start", extra={"worker": worker.index})
                 delay = min(delay * 2, RESTART_BACKOFF_S[1])
+
+    async def _watchdog(self, worker: WorkerProcess) -> None:
+        """Kill a running worker that does not answer a ping in time (its death is then
+        detected and handled by ``_supervise``)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            if not worker.running:
+                continue
+            try:
+                await worker.call("ping", timeout=HEARTBEAT_TIMEOUT_S)
+            except AppError as error:
+                if error.details.get("reason") == "media_worker_timeout" and worker.running:
+                    log.error("media worker does not answer: killing it",
+                              extra={"worker": worker.index, "pid": worker.pid})
+                    await worker.kill()
 
     def _lost(self, worker: WorkerProcess) -> None:
         worker.generation += 1
@@ -389,11 +410,12 @@ class WorkerPool:
 
     async def set_forwarding(self, publication: RemotePublication,
                              forwarding: dict[str, bool]) -> None:
-        """Mute or unmute kinds, in the publication's worker."""
+        """Mute or unmute kinds, in the publication's worker (if that worker just died, the
+        publication is being dropped anyway: nothing is forwarded)."""
         if publication.generation == publication.worker.generation:
-            await publication.worker.call("set_forwarding",
-                                          participant_id=publication.participant_id,
-                                          forwarding=forwarding)
+            await self._quietly(publication.worker, "set_forwarding",
+                                participant_id=publication.participant_id,
+                                forwarding=forwarding)
 
     async def sample(self, publications: Sequence[RemotePublication],
                      subscriptions: Sequence[RemoteSubscription]) -> MediaSample:
@@ -413,8 +435,10 @@ class WorkerPool:
 
     @staticmethod
     async def _quietly(worker: WorkerProcess, op: str, **args: Any) -> None:
-        """A close: a worker that died meanwhile has closed it anyway."""
+        """A close or a mute: a worker that died meanwhile forwards nothing anyway."""
         try:
             await worker.call(op, **args)
         except AppError as error:
-            log.debug("media worker close skipped", extra={"op": op, "error": error.message})
+            if error.code != "unavailable":
+                raise
+            log.info("media worker call skipped", extra={"op": op, "error": error.message})

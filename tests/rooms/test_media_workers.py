@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from rooms import workers as media_workers
 from rooms.service import NS
 from rooms.workers import RemotePublication, WorkerPool
 from tests.helpers import Client, ServerProcess, mint
@@ -193,6 +194,30 @@ async def test_killed_worker_fails_media_cleanly_and_a_new_worker_serves(
     fps = await measure([audio, video], 2.0)
     assert fps[1] >= 25, fps
 
+
+
+async def test_hung_worker_is_killed_and_replaced(start_rooms: StartRooms,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that stops answering pings (SIGSTOP) is killed and handled as dead: the room
+    hears ``room:unpublished`` (reason ``failed``) and a new process takes its place."""
+    monkeypatch.setattr(media_workers, "HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(media_workers, "HEARTBEAT_TIMEOUT_S", 0.5)
+    rooms = await start_rooms(media_workers=1)
+    alice, bob = await rooms.member("alice"), await rooms.member("bob")
+    await alice.join()
+    await alice.publish(["audio", "video"])
+    await bob.join()
+    await bob.subscribe(alice.participant_id)
+    await flowing(bob, alice.participant_id)
+    [worker] = pool(rooms).workers
+    hung = worker.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    gone = await bob.client.wait_for("room:unpublished", timeout=8)
+    assert (gone["participant_id"], gone["reason"]) == (alice.participant_id, "failed")
+    await wait_until(lambda: worker.running and worker.pid != hung, timeout=20)
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung, 0)
 
 async def test_sigterm_stops_the_workers_after_closing_their_connections(tmp_path: Path
                                                                          ) -> None:
