@@ -68,6 +68,10 @@ class Hub:
         self.inflight = 0
         self.accepting = True
         self.events: dict[tuple[str, str], EventSpec] = {}
+        #: Labelled metric children by event (and outcome): ``labels()`` per event is a lock,
+        #: a tuple and a dict lookup in prometheus_client; these are looked up once.
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
         self._on_connect: dict[str, list[ConnectListener]] = {}
         self._on_disconnect: dict[str, list[ConnectListener]] = {}
 
@@ -168,9 +172,18 @@ class Hub:
             return fail(AppError("internal", "internal error; nothing was changed"))
         finally:
             self.inflight -= 1
-            self.metrics.events.labels(spec.name, outcome).inc()
-            self.metrics.ack_seconds.labels(spec.name).observe(time.perf_counter() - started)
+            self._account(spec.name, outcome, time.perf_counter() - started)
             correlation_id.reset(token)
+
+    def _account(self, event: str, outcome: str, seconds: float) -> None:
+        counter = self._counted.get((event, outcome))
+        if counter is None:
+            counter = self._counted[(event, outcome)] = self.metrics.events.labels(event, outcome)
+        counter.inc()
+        timer = self._timed.get(event)
+        if timer is None:
+            timer = self._timed[event] = self.metrics.ack_seconds.labels(event)
+        timer.observe(seconds)
 
     def _check(self, namespace: str, spec: EventSpec, sid: str) -> Principal:
         principal = self.sessions.get((namespace, sid))

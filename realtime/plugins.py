@@ -120,6 +120,7 @@ class HookRunner:
         self._checks_slots: asyncio.Semaphore | None = None
         self.checks_waiting = 0
         self._impls: dict[str, list[Any]] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
         self.ctx: PluginContext | None = None
 
     def impls(self, hook: str) -> list[Any]:
@@ -219,8 +220,15 @@ class HookRunner:
                     result = await result
             return result
         finally:
-            self._metrics.plugin_hook_seconds.labels(impl.plugin_name, hook).observe(
-                time.perf_counter() - started)
+            self._timer(impl.plugin_name, hook).observe(time.perf_counter() - started)
+
+    def _timer(self, plugin: str, hook: str) -> Any:
+        """The hook-duration histogram child of ``(plugin, hook)`` (looked up once)."""
+        timer = self._timers.get((plugin, hook))
+        if timer is None:
+            timer = self._timers[(plugin, hook)] = self._metrics.plugin_hook_seconds.labels(
+                plugin, hook)
+        return timer
 
     def _failed(self, impl: Any, hook: str, kind: str) -> None:
         log.exception("plugin hook failed", extra={"plugin": impl.plugin_name, "hook": hook,
