@@ -63,7 +63,8 @@ def _contracts_export(args: argparse.Namespace) -> int:
 
     from realtime.contracts import export
 
-    print(json.dumps(asyncio.run(export(args.dir))))
+    allow = tuple(p.strip() for p in args.plugins_allow.split(",") if p.strip())
+    print(json.dumps(asyncio.run(export(args.dir, allow))))
     return 0
 
 
@@ -126,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     export = contracts.add_parser("export", help="write the OpenAPI document and the "
                                   "Socket.IO event schemas to DIR")
     export.add_argument("dir")
+    export.add_argument("--plugins-allow", default="", metavar="NAMES",
+                        help="entry-point plugins to load too, comma-separated (e.g. matching); "
+                        "the committed docs/contracts holds the built-ins only")
     export.set_defaults(func=_contracts_export)
     moderation = sub.add_parser("moderation").add_subparsers(dest="moderation_command",
                                                              required=True)

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     rooms_reminder_lead_s: float = Field(600.0, ge=0, le=7 * 86400)
     rooms_scheduler_interval_s: float = Field(5.0, gt=0, le=300)
     rooms_media_workers: int = Field(0, ge=0, le=64)
+    # the matching plugin (GIGVORA_PLUGINS_ALLOW=matching): the channel gigs are posted in
+    matching_channel: str = Field("gigs", min_length=1, max_length=64)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,

@@ -293,6 +293,27 @@ class SupportTyping(Out):
     typing: bool
 
 
+class GigOut(Out):
+    """A gig of the matching marketplace plugin (``plugins/matching``): a chat message of the
+    gig channel starting with ``Gig:``, its title and its lower-case ``#skill`` tags."""
+
+    id: str
+    message_id: str
+    channel: str
+    seq: int
+    author: UserRef
+    title: str
+    skills: list[str]
+    created_at: str
+
+
+class GigMatchOut(Out):
+    """``gigs:match``: a new gig, and which of the receiver's subscribed skills it carries."""
+
+    gig: GigOut
+    skills: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Emitted:
     """One server → client event; exported when ``requires`` (a client event of the same
@@ -340,4 +361,6 @@ EMITTED: tuple[Emitted, ...] = (
     Emitted("/inbox", "inbox:conversation", InboxConversation),
     Emitted("/inbox", "inbox:typing", InboxTyping),
     Emitted("/inbox", "inbox:sla_breach", InboxSlaBreach),
+    # marketplace plugins (entry points, GIGVORA_PLUGINS_ALLOW): exported when loaded
+    Emitted("/", "gigs:match", GigMatchOut, "gigs:subscribe"),
 )

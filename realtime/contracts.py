@@ -100,24 +100,26 @@ async def openapi_contract(app: web.Application) -> dict[str, Any]:
     raise RuntimeError(f"no {OPENAPI_PATH} route: is the api plugin disabled?")
 
 
-def export_settings(data_dir: Path) -> Any:
+def export_settings(data_dir: Path, plugins_allow: tuple[str, ...] = ()) -> Any:
     """Settings that load every built-in feature (the Chatwoot bridge needs a configuration to
-    register its events; nothing is contacted) without ML models or real secrets."""
+    register its events; nothing is contacted) without ML models or real secrets, plus the
+    entry-point plugins named in ``plugins_allow`` (none for the committed contract)."""
     from realtime.config import load_settings
 
     return load_settings(environ={}, data_dir=data_dir, jwt_secret="contract-export-" + "x" * 32,
+                         plugins_allow=list(plugins_allow),
                          port=0, moderation_ml="off", log_level="warning",
                          chatwoot_base_url="http://127.0.0.1:9", chatwoot_api_token="export",
                          chatwoot_account_id=1, chatwoot_inbox_id=1,
                          chatwoot_webhook_secret="export-" + "x" * 32)
 
 
-async def build() -> dict[str, dict[str, Any]]:
+async def build(plugins_allow: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """Boot the app (no listening socket) and return ``{"openapi": …, "socketio": …}``."""
     from realtime.app import HUB, create_app
 
     with tempfile.TemporaryDirectory(prefix="gigvora-contracts-") as scratch:
-        app = create_app(export_settings(Path(scratch)))
+        app = create_app(export_settings(Path(scratch), plugins_allow))
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await runner.setup()  # startup: plugins bind their events
         try:
@@ -148,11 +150,12 @@ def files(contract: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-async def export(directory: str | Path) -> dict[str, Any]:
+async def export(directory: str | Path, plugins_allow: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write the contract to ``directory`` (its ``schemas/`` is replaced, so removed events
-    disappear) and say what was written."""
+    disappear) and say what was written. ``plugins_allow``: entry-point plugins to load too
+    (e.g. ``("matching",)`` for an SDK with the marketplace events; docs/contracts has none)."""
     target = Path(directory)
-    written = files(await build())
+    written = files(await build(plugins_allow))
     shutil.rmtree(target / "schemas", ignore_errors=True)
     for relative, text in written.items():
         path = target / relative
