@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from moderation.pipeline import Pipeline, build_pipeline, classify_text
+from moderation.pipeline import ModerationSettings, Pipeline, build_pipeline, classify_text
+
+
+def settings_from_environment() -> ModerationSettings:
+    """The server's classifier settings (``GIGVORA_MODERATION_*``, ``GIGVORA_DETOXIFY_*``),
+    so the CLI runs the tiers the server would; a bad setting raises ``ConfigError``."""
+    from moderation.plugin import classifier_settings
+    from realtime.config import load_settings
+
+    return classifier_settings(load_settings())
 
 
 def parse_line(line: str) -> str | None:
@@ -34,7 +43,7 @@ def run_classify(stdin: TextIO, stdout: TextIO, pipeline: Pipeline | None = None
     Returns the exit code: 0, or 1 if any line was invalid (an ``{"error": ...}`` object
     is written for it and the run continues).
     """
-    pipeline = pipeline or build_pipeline()
+    pipeline = pipeline or build_pipeline(settings_from_environment())
     status = 0
     for number, line in enumerate(stdin, start=1):
         try:

@@ -6,9 +6,8 @@
   :class:`BatchScorer` gathers texts for a few milliseconds and runs one
   ``predict_prob`` in its own single-thread executor. If the package is not installed
   the tier is *disabled* (:func:`profanity_check_status` says why) — not an error.
-* Detoxify: :class:`DetoxifyStage` is a placeholder. It reads its local paths from
-  ``GIGVORA_DETOXIFY_CHECKPOINT`` / ``GIGVORA_DETOXIFY_CONFIG_DIR`` and raises
-  :class:`DetoxifyNotImplemented`; see its docstring for the plan.
+* Detoxify (:mod:`moderation.detox`): a transformer checkpoint loaded from local files
+  only, scored through a :class:`BatchScorer` with a per-batch timeout and a bounded queue.
 """
 
 from __future__ import annotations
@@ -17,17 +16,25 @@ import asyncio
 import importlib
 import importlib.util
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from moderation.base import Label, StageContext, StageResult, StageUnavailable, labels_over
+from moderation.base import (
+    AsyncStage,
+    Label,
+    StageContext,
+    StageResult,
+    StageUnavailable,
+    labels_over,
+)
 
 PROFANITY_CHECK_MODULE = "profanity_check"
 
 PredictMany = Callable[[Sequence[str]], Sequence[float]]
+T = TypeVar("T")
 
 
 def profanity_check_status() -> tuple[bool, str]:
@@ -102,38 +109,60 @@ class ProfanityCheckStage:
         return self._mapping.result(self._model.predict_many([text])[0])
 
 
-class BatchScorer:
+class BatchOverloaded(RuntimeError):
+    """A batch was refused because the worker already has ``max_queued_batches`` waiting."""
+
+
+class BatchScorer(Generic[T]):
     """Micro-batches texts and scores each batch with one call in a worker thread.
 
     The first text of a batch arms a timer of ``max_delay_s``; the batch is flushed when
     the timer fires or when ``max_batch`` texts are waiting. The scorer owns its
     single-thread executor and every flush task; :meth:`aclose` cancels waiters and
     shuts the executor down.
+
+    Optional bounds (the Detoxify tier sets both): ``batch_timeout_s`` fails a batch whose
+    model call takes longer (its texts get :class:`TimeoutError`; the thread finishes the
+    call in the background and is then free again), and ``max_queued_batches`` refuses a
+    batch with :class:`BatchOverloaded` while that many are already submitted to the
+    worker and not finished, so a slow or stuck model cannot grow an unbounded queue.
     """
 
     def __init__(
-        self, predict_many: PredictMany, *, max_batch: int = 64, max_delay_s: float = 0.005
+        self,
+        predict_many: Callable[[Sequence[str]], Sequence[T]],
+        *,
+        max_batch: int = 64,
+        max_delay_s: float = 0.005,
+        batch_timeout_s: float | None = None,
+        max_queued_batches: int | None = None,
+        thread_name: str = "moderation-ml",
     ) -> None:
         self._predict_many = predict_many
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moderation-ml")
-        self._pending: list[tuple[str, asyncio.Future[float]]] = []
+        self._batch_timeout_s = batch_timeout_s
+        self._max_queued = max_queued_batches
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._pending: list[tuple[str, asyncio.Future[T]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._submitted = 0  # model calls handed to the worker and not finished
         self._closed = False
         self.batches = 0
+        self.model_calls = 0  # model calls that returned (a timed-out one may, later)
+        self.batch_ns = 0  # their total wall time
 
     async def warm_up(self, load: Callable[[], None]) -> None:
         """Run ``load`` (e.g. the model import) in the worker thread."""
         await asyncio.get_running_loop().run_in_executor(self._executor, load)
 
-    async def score(self, text: str) -> float:
+    async def score(self, text: str) -> T:
         """Queue ``text`` and wait for its score."""
         if self._closed:
             raise RuntimeError("BatchScorer is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[float] = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
         self._pending.append((text, future))
         if len(self._pending) >= self._max_batch:
             self._flush()
@@ -146,16 +175,36 @@ class BatchScorer:
             self._timer.cancel()
             self._timer = None
         batch, self._pending = self._pending, []
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+        if not batch:
+            return
+        if self._max_queued is not None and self._submitted >= self._max_queued:
+            _fail_all(batch, BatchOverloaded(f"{self._submitted} batches already queued"))
+            return
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
-    async def _run(self, batch: list[tuple[str, asyncio.Future[float]]]) -> None:
+    def _submit(self, texts: list[str]) -> asyncio.Future[Sequence[T]]:
         loop = asyncio.get_running_loop()
+        self._submitted += 1
+        done = self._executor.submit(self._timed_predict, texts)
+        done.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished))
+        return asyncio.wrap_future(done, loop=loop)
+
+    def _timed_predict(self, texts: list[str]) -> Sequence[T]:
+        started = time.perf_counter_ns()
+        scores = self._predict_many(texts)
+        self.batch_ns += time.perf_counter_ns() - started  # only this thread writes these
+        self.model_calls += 1
+        return scores
+
+    def _finished(self) -> None:
+        self._submitted -= 1
+
+    async def _run(self, batch: list[tuple[str, asyncio.Future[T]]]) -> None:
         texts = [text for text, _ in batch]
         try:
-            scores = await loop.run_in_executor(self._executor, self._predict_many, texts)
+            scores = await asyncio.wait_for(self._submit(texts), self._batch_timeout_s)
         except asyncio.CancelledError:
             _fail_all(batch, asyncio.CancelledError())
             raise
@@ -165,7 +214,7 @@ class BatchScorer:
         self.batches += 1
         for (_, future), value in zip(batch, scores, strict=True):
             if not future.done():
-                future.set_result(float(value))
+                future.set_result(value)
 
     async def aclose(self) -> None:
         """Cancel queued work, wait for running flushes, stop the worker thread."""
@@ -181,7 +230,7 @@ class BatchScorer:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _fail_all(batch: Sequence[tuple[str, asyncio.Future[float]]], exc: BaseException) -> None:
+def _fail_all(batch: Sequence[tuple[str, asyncio.Future[Any]]], exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             if isinstance(exc, asyncio.CancelledError):
@@ -196,7 +245,7 @@ class BatchedMLStage:
     def __init__(
         self,
         name: str,
-        scorer: BatchScorer,
+        scorer: BatchScorer[float],
         mapping: MLScoreMapping | None = None,
         timeout_s: float = 1.0,
     ) -> None:
@@ -208,65 +257,63 @@ class BatchedMLStage:
     async def classify_async(self, text: str, ctx: StageContext) -> StageResult:
         """Score ``text`` in the next batch; a timeout raises :class:`TimeoutError`."""
         probability = await asyncio.wait_for(self._scorer.score(text), self._timeout_s)
-        return self._mapping.result(probability)
+        return self._mapping.result(float(probability))
 
 
-@dataclass(frozen=True)
-class DetoxifySettings:
-    """Local-only Detoxify files: a checkpoint and a folder with the tokenizer and config."""
+class WorkerTier:
+    """One ML tier the server runs in a worker: its stage, its batch scorer, how to load
+    its model and what readiness shows about it.
 
-    checkpoint: Path | None = None
-    config_dir: Path | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> DetoxifySettings:
-        """Read ``GIGVORA_DETOXIFY_CHECKPOINT`` and ``GIGVORA_DETOXIFY_CONFIG_DIR``."""
-        checkpoint = env.get("GIGVORA_DETOXIFY_CHECKPOINT") or None
-        config_dir = env.get("GIGVORA_DETOXIFY_CONFIG_DIR") or None
-        return cls(
-            Path(checkpoint) if checkpoint else None, Path(config_dir) if config_dir else None
-        )
-
-    @property
-    def configured(self) -> bool:
-        """Both paths are set."""
-        return self.checkpoint is not None and self.config_dir is not None
-
-
-class DetoxifyNotImplemented(StageUnavailable):
-    """The Detoxify tier is not implemented yet (see :class:`DetoxifyStage`)."""
-
-
-class DetoxifyStage:
-    """TODO: Detoxify tier (toxicity, threats, insults, identity attacks) — not implemented.
-
-    Plan, from the research notes: never call ``detoxify.Detoxify(...)`` with hub names
-    (its loader fetches the config by hub name even with ``checkpoint=``); instead load the
-    checkpoint with ``torch.load(map_location="cpu")``, point its ``model_type`` at
-    ``config_dir`` (local tokenizer + config), set ``HF_HUB_OFFLINE=1``, and run
-    inference in a :class:`BatchScorer` worker (≈34 ms/message on CPU, so batch). Tests
-    would build a tiny randomly initialised checkpoint. Until then constructing this
-    stage raises :class:`DetoxifyNotImplemented` (or :class:`StageUnavailable` when the
-    paths are missing), which the pipeline builder reports as a disabled stage.
+    ``required`` tiers (asked for with ``=on``) fail the boot when their model does not
+    load; the others are then dropped from the pipeline and listed as disabled.
     """
 
-    name = "ml_detoxify"
+    def __init__(
+        self,
+        stage: AsyncStage,
+        scorer: BatchScorer[Any],
+        load: Callable[[], None],
+        *,
+        required: bool,
+        describe: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
+        self.stage = stage
+        self.scorer = scorer
+        self._load = load
+        self.required = required
+        self._describe = describe
+        self.state = "loading"
+        self.error: str | None = None
 
-    def __init__(self, settings: DetoxifySettings) -> None:
-        if not settings.configured:
-            raise StageUnavailable(
-                "Detoxify needs GIGVORA_DETOXIFY_CHECKPOINT and "
-                "GIGVORA_DETOXIFY_CONFIG_DIR (local paths)"
-            )
-        for path in (settings.checkpoint, settings.config_dir):
-            if path is not None and not path.exists():
-                raise StageUnavailable(f"Detoxify path does not exist: {path}")
-        raise DetoxifyNotImplemented(
-            "the Detoxify tier is not implemented yet (TODO in moderation/ml.py)"
-        )
+    @property
+    def name(self) -> str:
+        """The stage name (``ml_profanity_check``, ``ml_detoxify``)."""
+        return self.stage.name
 
-    def classify(
-        self, text: str, ctx: StageContext
-    ) -> StageResult:  # pragma: no cover - unreachable
-        """Not implemented."""
-        raise DetoxifyNotImplemented("the Detoxify tier is not implemented yet")
+    async def start(self) -> bool:
+        """Load the model in the worker thread; ``False`` if an optional tier failed to."""
+        try:
+            await self.scorer.warm_up(self._load)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            if self.required:
+                raise
+            return False
+        self.state = "ready"
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """State, batches, mean model time per batch, and the tier's own details."""
+        batches, calls = self.scorer.batches, self.scorer.model_calls
+        mean_ms = self.scorer.batch_ns / calls / 1e6 if calls else 0.0
+        shown: dict[str, Any] = {"state": self.state, "batches": batches,
+                                 "mean_batch_ms": round(mean_ms, 3), **self._describe()}
+        if self.error:
+            shown["error"] = self.error
+        return shown
+
+    async def aclose(self) -> None:
+        """Stop the worker."""
+        await self.scorer.aclose()

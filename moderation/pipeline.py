@@ -26,14 +26,21 @@ from moderation.base import (
     StageResult,
     StageUnavailable,
 )
+from moderation.detox import (
+    BatchedDetoxifyStage,
+    DetoxifyModel,
+    DetoxifySettings,
+    DetoxifyStage,
+    DetoxifyThresholds,
+    detoxify_status,
+)
 from moderation.ml import (
     BatchedMLStage,
     BatchScorer,
-    DetoxifySettings,
-    DetoxifyStage,
     MLScoreMapping,
     ProfanityCheckModel,
     ProfanityCheckStage,
+    WorkerTier,
     profanity_check_status,
 )
 from moderation.normalize import Normalizer
@@ -288,12 +295,19 @@ def ml_wanted(settings: ModerationSettings, stats: PipelineStats) -> bool:
     return available
 
 
-def note_detoxify(settings: ModerationSettings, stats: PipelineStats) -> None:
-    """Record why the Detoxify tier is not running."""
-    try:
-        DetoxifyStage(settings.detoxify)
-    except StageUnavailable as exc:
-        stats.disabled["ml_detoxify"] = str(exc)
+def detoxify_wanted(settings: ModerationSettings, stats: PipelineStats) -> bool:
+    """Whether to add the Detoxify tier; records why not in ``stats.disabled``. Raises
+    :class:`StageUnavailable` when it was asked for but cannot run."""
+    wanted, why = detoxify_status(settings.detoxify)
+    if not wanted:
+        stats.disabled["ml_detoxify"] = why
+    return wanted
+
+
+def _detoxify_parts(settings: DetoxifySettings) -> tuple[DetoxifyModel, DetoxifyThresholds]:
+    assert settings.checkpoint is not None and settings.config_dir is not None
+    model = DetoxifyModel(settings.checkpoint, settings.config_dir, settings.threads)
+    return model, DetoxifyThresholds(settings.hold_at, settings.block_at)
 
 
 def build_pipeline(
@@ -310,35 +324,55 @@ def build_pipeline(
     if include_ml and ml_wanted(settings, stats):
         mapping = MLScoreMapping(min_probability=settings.ml_min_probability)
         stages.append(ProfanityCheckStage(ProfanityCheckModel(), mapping))
-    note_detoxify(settings, stats)
+    if include_ml and detoxify_wanted(settings, stats):
+        stages.append(DetoxifyStage(*_detoxify_parts(settings.detoxify)))
     return Pipeline(stages, policy=policy, stats=stats)
 
 
 def build_async_pipeline(
     settings: ModerationSettings, tracker: SpamTracker, policy: Policy | None = None
-) -> tuple[Pipeline, BatchScorer | None, ProfanityCheckModel | None]:
-    """Pipeline for the server: rule stages inline, ML batched in a worker thread."""
+) -> tuple[Pipeline, list[WorkerTier]]:
+    """Pipeline for the server: rule stages inline, each ML tier batched in its own worker
+    thread. The tiers are returned for the owner to start (load) and close."""
     stats = PipelineStats()
     stages = build_sync_stages(settings, tracker)
-    async_stages: list[AsyncStage] = []
-    scorer = model = None
+    tiers: list[WorkerTier] = []
     if ml_wanted(settings, stats):
         model = ProfanityCheckModel()
-        scorer = BatchScorer(
+        scorer: BatchScorer[Any] = BatchScorer(
             model.predict_many,
             max_batch=settings.ml_max_batch,
             max_delay_s=settings.ml_max_delay_ms / 1000,
         )
         mapping = MLScoreMapping(min_probability=settings.ml_min_probability)
-        async_stages.append(
-            BatchedMLStage("ml_profanity_check", scorer, mapping, settings.ml_timeout_s)
-        )
-    note_detoxify(settings, stats)
-    return Pipeline(stages, async_stages, policy, stats=stats), scorer, model
+        stage = BatchedMLStage("ml_profanity_check", scorer, mapping, settings.ml_timeout_s)
+        tiers.append(WorkerTier(stage, scorer, model.load, required=settings.ml == "on"))
+    if detoxify_wanted(settings, stats):
+        tiers.append(detoxify_tier(settings.detoxify))
+    pipeline = Pipeline(stages, [t.stage for t in tiers], policy, stats=stats)
+    return pipeline, tiers
+
+
+def detoxify_tier(settings: DetoxifySettings, model: DetoxifyModel | None = None) -> WorkerTier:
+    """The Detoxify stage over its own bounded batch worker (``model`` for tests)."""
+    default_model, thresholds = _detoxify_parts(settings)
+    model = model or default_model
+    scorer: BatchScorer[dict[str, float]] = BatchScorer(
+        model.predict_many,
+        max_batch=settings.max_batch,
+        max_delay_s=settings.max_delay_ms / 1000,
+        batch_timeout_s=settings.timeout_s,
+        max_queued_batches=settings.max_queued_batches,
+        thread_name="moderation-detoxify",
+    )
+    stage = BatchedDetoxifyStage(scorer, thresholds)
+    return WorkerTier(stage, scorer, model.load, required=settings.mode == "on",
+                      describe=model.describe)
 
 
 def classify_text(text: str, pipeline: Pipeline | None = None) -> dict[str, Any]:
-    """Classify one text; returns ``{"text", "verdict", "labels", "scores"}`` (PROTOCOL.md).
+    """Classify one text; returns ``{"text", "verdict", "labels", "scores"}`` (PROTOCOL.md),
+    plus ``"detoxify": {label: probability}`` when the Detoxify tier is on.
 
     ``text`` in the result is the input unchanged. Without ``pipeline`` a default one is
     built for this call (tens of ms; seconds with ML): pass one to classify many texts.
@@ -347,4 +381,7 @@ def classify_text(text: str, pipeline: Pipeline | None = None) -> dict[str, Any]
     verdict = pipeline.classify(text)
     result = verdict.as_protocol(text)
     result["scores"] = {label: result["scores"].get(label, 0.0) for label in LABELS}
+    for stage in pipeline.stages:
+        if isinstance(stage, DetoxifyStage):  # the tier's raw per-label probabilities
+            result["detoxify"] = {k: round(v, 4) for k, v in stage.probabilities(text).items()}
     return result

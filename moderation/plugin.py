@@ -13,7 +13,7 @@ from aiohttp import web
 from moderation import models as m
 from moderation import queue as views
 from moderation.desk import NS, ModerationDesk
-from moderation.ml import DetoxifySettings
+from moderation.detox import DetoxifySettings
 from moderation.openapi import openapi_part
 from moderation.pipeline import ModerationSettings
 from moderation.service import ModerationService
@@ -39,7 +39,17 @@ def classifier_settings(settings: Any) -> ModerationSettings:
     return ModerationSettings(
         ml=settings.moderation_ml, ml_min_probability=settings.moderation_ml_min_probability,
         ml_timeout_s=settings.moderation_ml_timeout_s, spam=spam,
-        detoxify=DetoxifySettings(settings.detoxify_checkpoint, settings.detoxify_config_dir))
+        detoxify=detoxify_settings(settings))
+
+
+def detoxify_settings(settings: Any) -> DetoxifySettings:
+    """The Detoxify tier's settings from Gigvora's."""
+    return DetoxifySettings(
+        settings.detoxify_checkpoint, settings.detoxify_config_dir,
+        mode=settings.moderation_detoxify, hold_at=settings.moderation_detoxify_hold_at,
+        block_at=settings.moderation_detoxify_block_at,
+        timeout_s=settings.moderation_detoxify_timeout_s,
+        max_batch=settings.moderation_detoxify_max_batch)
 
 
 class ModerationPlugin:
@@ -145,7 +155,7 @@ class ModerationPlugin:
     @hookimpl
     def gigvora_health_checks(self) -> list[HealthCheck]:
         """``moderation:pipeline``: not started (fail: messages are refused), off (warn),
-        stage failures and disabled stages."""
+        stage failures, disabled stages and the ML tiers' state (``tiers``)."""
         async def probe() -> CheckResult:
             if self.state == "off":
                 return {"status": "warn", "gvCode": "MODERATION_OFF",
@@ -156,6 +166,7 @@ class ModerationPlugin:
             failures = sum(s.get("failures", 0) for s in stats["stages"].values())
             return {"status": "pass" if not failures else "warn", "observedValue": failures,
                     "observedUnit": "stage failures", "disabled": stats["disabled"],
+                    "tiers": self.service.tier_states(),
                     **({"gvCode": "MODERATION_STAGE_FAILURES"} if failures else {})}
         return [HealthCheck("moderation:pipeline", "component", probe)]
 

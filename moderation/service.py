@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from moderation.pipeline import ModerationSettings, PipelineStats, build_async_pipeline
 from moderation.policy import Policy, Verdict
 from moderation.spam import SpamTracker
 
+log = logging.getLogger(__name__)
+
 
 class ModerationService:
-    """Owns one pipeline, its spam tracker and (optionally) the ML batch scorer.
+    """Owns one pipeline, its spam tracker and the ML tiers (each with its worker).
 
     Create it in the app's ``cleanup_ctx`` with :func:`moderation_service`, which warms
-    the ML model up in its worker thread and closes everything on shutdown.
+    the ML models up in their worker threads and closes everything on shutdown.
     """
 
     def __init__(
@@ -27,9 +31,7 @@ class ModerationService:
     ) -> None:
         self.settings = settings or ModerationSettings()
         self.tracker = SpamTracker(self.settings.spam)
-        self.pipeline, self._scorer, self._model = build_async_pipeline(
-            self.settings, self.tracker, policy
-        )
+        self.pipeline, self.tiers = build_async_pipeline(self.settings, self.tracker, policy)
         self._clock = clock
 
     @property
@@ -38,9 +40,22 @@ class ModerationService:
         return self.pipeline.stats
 
     async def start(self) -> None:
-        """Load the ML model in its worker thread (so the first message does not wait)."""
-        if self._scorer is not None and self._model is not None:
-            await self._scorer.warm_up(self._model.load)
+        """Load the ML models in their worker threads (so the first message does not wait).
+
+        A required tier (``=on``) that fails to load raises; an optional one is dropped from
+        the pipeline and listed in ``stats.disabled`` with its error.
+        """
+        for tier in self.tiers:
+            if not await tier.start():
+                log.error("moderation tier failed to load; running without it",
+                          extra={"stage": tier.name, "error": tier.error})
+                self.pipeline.async_stages = tuple(
+                    s for s in self.pipeline.async_stages if s is not tier.stage)
+                self.stats.disabled[tier.name] = f"failed to load: {tier.error}"
+
+    def tier_states(self) -> dict[str, Any]:
+        """Each ML tier's state, batches and timing, for readiness."""
+        return {tier.name: tier.snapshot() for tier in self.tiers}
 
     async def check(
         self,
@@ -61,9 +76,9 @@ class ModerationService:
         )
 
     async def aclose(self) -> None:
-        """Stop the ML worker; pending checks are cancelled."""
-        if self._scorer is not None:
-            await self._scorer.aclose()
+        """Stop the ML workers; pending checks are cancelled."""
+        for tier in self.tiers:
+            await tier.aclose()
 
 
 @asynccontextmanager

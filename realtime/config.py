@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -77,6 +78,12 @@ class Settings(BaseSettings):
     moderation_escalate_after: int = Field(3, ge=0)
     moderation_escalate_window_s: float = Field(600.0, gt=0)
     moderation_auto_mute_s: float = Field(600.0, gt=0)
+    # the optional Detoxify tier (docs/moderation.md): auto = on when both paths are set
+    moderation_detoxify: Literal["auto", "on", "off"] = "auto"
+    moderation_detoxify_hold_at: float = Field(0.8, ge=0, le=1)
+    moderation_detoxify_block_at: float = Field(0.98, ge=0, le=1)
+    moderation_detoxify_timeout_s: float = Field(1.5, gt=0)
+    moderation_detoxify_max_batch: int = Field(16, ge=1, le=256)
     detoxify_checkpoint: Path | None = None
     detoxify_config_dir: Path | None = None
     chatwoot_base_url: str | None = None
@@ -194,6 +201,29 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def detoxify_problems(settings: Settings) -> list[str]:
+    """The Detoxify tier asked for (``on``, or a path given) but unable to load."""
+    if settings.moderation_detoxify == "off":
+        return []
+    paths = {"CHECKPOINT": settings.detoxify_checkpoint, "CONFIG_DIR": settings.detoxify_config_dir}
+    problems = [f"{PREFIX}DETOXIFY_{name}: required when {PREFIX}MODERATION_DETOXIFY=on or "
+                "the other Detoxify path is set" for name, path in paths.items()
+                if path is None and (settings.moderation_detoxify == "on" or any(paths.values()))]
+    checkpoint, config_dir = paths["CHECKPOINT"], paths["CONFIG_DIR"]
+    if checkpoint is not None and not checkpoint.is_file():
+        problems.append(f"{PREFIX}DETOXIFY_CHECKPOINT: no such file {checkpoint}")
+    if config_dir is not None and not config_dir.is_dir():
+        problems.append(f"{PREFIX}DETOXIFY_CONFIG_DIR: no such folder {config_dir}")
+    if settings.moderation_detoxify_hold_at > settings.moderation_detoxify_block_at:
+        problems.append(f"{PREFIX}MODERATION_DETOXIFY_HOLD_AT: above "
+                        f"{PREFIX}MODERATION_DETOXIFY_BLOCK_AT")
+    if (checkpoint or settings.moderation_detoxify == "on") and not all(
+            importlib.util.find_spec(name) for name in ("torch", "transformers")):
+        problems.append(f"{PREFIX}MODERATION_DETOXIFY: torch and transformers are not "
+                        "installed (pip install 'gigvora-live[detoxify]')")
+    return problems
+
+
 def lint_environment(environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
     """Validate the environment; return the settings (if they parse) and every problem found."""
     environ = os.environ if environ is None else environ
@@ -208,8 +238,9 @@ def lint_environment(environ: Mapping[str, str] | None = None) -> tuple[Settings
         bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
         partial = Settings(**{k: v for k, v in values.items() if k not in bad})
         problems.extend(production_problems(partial))  # report those too, all at once
+        problems.extend(detoxify_problems(partial))
     else:
-        problems.extend(production_problems(settings))
+        problems.extend(production_problems(settings) + detoxify_problems(settings))
     return settings, problems
 
 
@@ -226,7 +257,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         settings = Settings(**{**_from_environ(environ), **overrides})
     except ValidationError as error:
         raise ConfigError(_validation_problems(error)) from None
-    problems = production_problems(settings)
+    problems = production_problems(settings) + detoxify_problems(settings)
     if problems:
         raise ConfigError(problems)
     return settings

@@ -10,8 +10,9 @@ import pytest
 
 from moderation.base import Span, StageContext, StageResult, StageUnavailable
 from moderation.cli import run_classify
+from moderation.detox import DetoxifySettings, detoxify_status
 from moderation.evaluation import evaluate, load_eval
-from moderation.ml import BatchScorer, DetoxifySettings, DetoxifyStage, MLScoreMapping
+from moderation.ml import BatchScorer, MLScoreMapping
 from moderation.pipeline import Pipeline, classify_text
 from moderation.policy import LabelRule, Policy, mask_text
 from moderation.service import ModerationService
@@ -154,11 +155,12 @@ def test_ml_mapping_ignores_unconfident_scores() -> None:
     assert mapping.result(0.99).labels == ("profanity",)
 
 
-def test_detoxify_is_a_clear_todo(tmp_path: Path) -> None:
+def test_detoxify_needs_both_local_paths(tmp_path: Path) -> None:
+    assert detoxify_status(DetoxifySettings())[0] is False  # auto, nothing set: just off
     with pytest.raises(StageUnavailable, match="GIGVORA_DETOXIFY_CHECKPOINT"):
-        DetoxifyStage(DetoxifySettings())
-    with pytest.raises(StageUnavailable, match="not implemented"):
-        DetoxifyStage(DetoxifySettings(tmp_path, tmp_path))
+        detoxify_status(DetoxifySettings(mode="on"))
+    with pytest.raises(StageUnavailable, match="no such file"):
+        detoxify_status(DetoxifySettings(tmp_path / "missing.ckpt", tmp_path))
 
 
 def test_service_check_is_async_and_tracks_users() -> None:
