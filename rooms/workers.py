@@ -419,8 +419,9 @@ class WorkerPool:
 
     async def sample(self, publications: Sequence[RemotePublication],
                      subscriptions: Sequence[RemoteSubscription]) -> MediaSample:
-        """Every running worker's sample, merged (a worker that does not answer is
-        skipped this time)."""
+        """Every busy worker's sample of all it holds, merged (the handles are not needed:
+        a worker samples its own connections; one that does not answer is skipped this
+        time)."""
         running = [w for w in self.workers if w.running and w.watchers]
         replies = await asyncio.gather(*(w.call("sample", timeout=5.0) for w in running),
                                        return_exceptions=True)
