@@ -78,6 +78,7 @@ def gig_channel(settings: Any) -> str:
 async def gigvora_startup(ctx: Any) -> None:
     """Open the records, make sure the gig channel exists, bind the socket events."""
     matching = state(ctx)
+    _bind_events(ctx, matching)
     if not hasattr(ctx.store, "run_write"):
         log.warning("gig matching needs the embedded store; it is off for this store")
         matching.state = "off"
@@ -88,16 +89,16 @@ async def gigvora_startup(ctx: Any) -> None:
     chat = ctx.extra["chat"]
     matching.service = MatchingService(channel, GigRecords(ctx.store), ctx.emit, chat.channel,
                                        Metrics(ctx.metrics))
-    _bind_events(ctx, matching.service)
     matching.state = "ready"
 
 
-def _bind_events(ctx: Any, service: MatchingService) -> None:
+def _bind_events(ctx: Any, matching: Matching) -> None:
+    """The events exist whenever the plugin is loaded (``unavailable`` while it cannot serve)."""
     async def subscribe(sid: str, who: Principal, body: SubscribeIn) -> Any:
-        return await service.subscribe(who, body)
+        return await matching.ready().subscribe(who, body)
 
     async def subscription(sid: str, who: Principal, body: SubscriptionIn) -> Any:
-        return await service.subscription(who)
+        return await matching.ready().subscription(who)
 
     ctx.add_event("/", "gigs:subscribe", subscribe, SubscribeIn, MEMBERS, limited=True)
     ctx.add_event("/", "gigs:subscription", subscription, SubscriptionIn, MEMBERS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from plugins.matching import plugin as matching
 from realtime.app import HUB, PLUGIN_CTX, STORE
 from realtime.contracts import build, files, socketio_contract
+from realtime.errors import AppError
+from realtime.plugins import PluginContext
 from tests.helpers import REPO, LiveServer, make_settings, start_server
 from tests.ops.test_openapi_paths import documented, fetch, served
 
@@ -186,9 +190,7 @@ async def test_a_gig_recorded_once_even_if_the_hook_runs_again(live: LiveServer)
     await bob.ok("gigs:subscribe", {"skills": ["python"]})
     sent = await post(alice, "Gig: once #python")
     await bob.wait_for("gigs:match")
-    ctx = live.app[PLUGIN_CTX]
-    from plugins.matching.plugin import gigvora_message_stored
-    await gigvora_message_stored(ctx, sent)  # a redelivery: recorded already
+    await matching.gigvora_message_stored(live.app[PLUGIN_CTX], sent)  # again: recorded already
     await settle()
     assert len(bob.events["gigs:match"]) == 1
     assert len((await get(live))[1]["gigs"]) == 1
@@ -249,3 +251,21 @@ async def test_contracts_export_with_the_plugin_allowed_has_its_events() -> None
     assert not any(e.startswith("gigs:") for e in events)  # docs/contracts: built-ins only
     assert "/api/v1/gigs" not in json.loads((REPO / "docs/contracts/openapi.json").read_text())[
         "paths"]
+
+
+async def test_on_a_store_without_run_write_it_stays_off_and_says_so() -> None:
+    registered: dict[str, Any] = {}
+    ctx = PluginContext(settings=make_settings(Path("/nonexistent")), log=logging.getLogger(),
+                        metrics=None, store=object(), authenticate=lambda r: None,
+                        emit=lambda *a, **k: None,
+                        add_event=lambda ns, name, handler, *a, **k: registered.update(
+                            {name: handler}))
+    await matching.gigvora_startup(ctx)
+    assert set(registered) == {"gigs:subscribe", "gigs:subscription"}
+    with pytest.raises(AppError) as refused:
+        await registered["gigs:subscription"]("sid", None, None)
+    assert refused.value.code == "unavailable" and refused.value.details == {
+        "reason": "matching_off"}
+    [check] = matching.gigvora_health_checks(ctx)
+    assert await check.probe() == {"status": "warn", "gvCode": "MATCHING_OFF"}
+    await matching.gigvora_message_stored(ctx, {"channel": "gigs", "text": "Gig: #python"})
