@@ -23,6 +23,8 @@ class JoinIn(Strict):
 
     room: str = RoomId
     role: Literal["publisher", "listener"] = "publisher"
+    #: the room's PIN, needed once for a PIN-protected room (rooms/pins.py)
+    pin: str | None = Field(None, pattern=r"^[0-9]{8}$")
 
 
 class RoomIn(Strict):

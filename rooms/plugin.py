@@ -20,9 +20,11 @@ from realtime.ops_http import json_response, parse, read_json
 from rooms import models as m
 from rooms.media import check_aiortc_internals
 from rooms.openapi import openapi_part
+from rooms.pins import PinGate
 from rooms.service import NS, RoomService, RoomsSettings
 from rooms.sessions import SessionCreate, SessionGate, SessionQuery, Sessions
 from storage.rooms import RoomRecords
+from storage.secrets import SecretRecords
 from storage.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,8 @@ class RoomsPlugin:
         gate = SessionGate()
         log_config = (str(getattr(ctx.settings, "log_level", "info")),
                       str(getattr(ctx.settings, "log_format", "json")))
-        service = RoomService(settings, ctx.emit, ctx.metrics, ctx.audit, gate, log_config)
+        pins = PinGate(SecretRecords(ctx.store)) if isinstance(ctx.store, SQLiteStore) else None
+        service = RoomService(settings, ctx.emit, ctx.metrics, ctx.audit, gate, log_config, pins)
         await service.start()  # media workers, if any: spawned and ready
         self.service = service
         if isinstance(ctx.store, SQLiteStore):

@@ -19,6 +19,7 @@ from realtime.identity import Principal
 from realtime.tasks import TaskOwner
 from rooms import models as m
 from rooms.backend import MediaBackend, PublicationHandle, SubscriptionHandle
+from rooms.pins import PinGate
 from rooms.sessions import SessionGate
 from rooms.sfu import Sfu, SfuSettings
 from rooms.state import STAFF_ROLES, Departure, Participant, Room, RoomLimits, RoomRegistry
@@ -67,13 +68,16 @@ class RoomService:
 
     def __init__(self, settings: RoomsSettings, emit: Emit, metrics_registry: Any = None,
                  audit: Audit | None = None, gate: SessionGate | None = None,
-                 log_config: tuple[str, str] = ("info", "json")) -> None:
+                 log_config: tuple[str, str] = ("info", "json"),
+                 pins: PinGate | None = None) -> None:
         self.settings = settings
         self.emit = emit
         #: ``ctx.audit``: joins, leaves, publications and controls land in the audit trail.
         self.audit = audit
         #: Scheduled sessions' windows (joins of a session room outside it are refused).
         self.gate = gate or SessionGate()
+        #: Room PINs (rooms that have PINs admit a member once with one).
+        self.pins = pins or PinGate()
         self.registry = RoomRegistry(settings.limits)
         self.tasks = TaskOwner("rooms")
         self.publications: dict[str, PublicationHandle] = {}
@@ -117,9 +121,18 @@ class RoomService:
     # joining and leaving -----------------------------------------------------------------------
     async def join(self, sid: str, who: Principal, body: m.JoinIn) -> dict[str, Any]:
         """Admit the caller; the ack lists publishers and ICE servers."""
+        staff = who.has_any(STAFF_ROLES)
+        try:  # the PIN first, outside the room's lock (checking a PIN hash takes a while)
+            session = self.gate.check(body.room, who.sub, staff)
+            admitted = await self.pins.check(
+                body.room, who.sub, staff or (session is not None and session.host_id == who.sub),
+                body.pin)
+        except AppError as error:
+            self._count_join(error.details.get("reason", error.code))
+            raise
         async with self._room_lock(body.room):
             try:
-                session = self.gate.check(body.room, who.sub, who.has_any(STAFF_ROLES))
+                session = self.gate.check(body.room, who.sub, staff)
                 participant = self.registry.join(
                     body.room, sid, who.sub, who.name, who.roles, body.role,
                     host=None if session is None else session.host_id == who.sub)
@@ -129,7 +142,7 @@ class RoomService:
             self._count_join("ok")
             self.participants[participant.id] = participant
             self._audit(participant, "room_join", role=participant.role,
-                        session_id=session.id if session else None)
+                        session_id=session.id if session else None, admitted=admitted)
             room = self.registry.room(body.room)
             await self._send(room, "room:joined", {"room": room.id, **participant.public()},
                              exclude=participant.id)

@@ -178,6 +178,19 @@ class SecretRecords:
             return None  # redeemed concurrently, or expired meanwhile
         return {"id": matched, "purpose": purpose, "subject": subject, "used_by": by}
 
+    async def access(self, purpose: str, subject: str, user_id: str, now: float) -> str:
+        """``open`` when ``(purpose, subject)`` has no unexpired code, ``granted`` when
+        ``user_id`` used one of them, else ``protected`` (one indexed read)."""
+        def read(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT count(*), coalesce(sum(used_by = ?), 0) FROM one_time_codes "
+                "WHERE purpose = ? AND subject = ? AND expires_at > ?",
+                (user_id, purpose, subject, now)).fetchone()
+            if not row[0]:
+                return "open"
+            return "granted" if row[1] else "protected"
+        return await self.store.run_read(read)  # type: ignore[no-any-return]
+
     async def purge_codes(self, older_than_s: float = 86_400.0) -> int:
         """Delete codes expired more than ``older_than_s`` ago; return how many."""
         cutoff = time.time() - older_than_s

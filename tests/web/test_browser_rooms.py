@@ -236,3 +236,28 @@ async def schedule_session(url: str, title: str) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{url}/api/v1/rooms/sessions", json=body, headers=headers) as response:
         assert response.status == 201, await response.text()
+
+
+async def test_a_private_room_asks_for_its_pin_once(shell: LiveServer, media_browser: Any) -> None:
+    room = "pin-room"
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{shell.url}/api/v1/admin/codes", headers=shell.headers("root", "admin"),
+            json={"purpose": "room_pin", "subject": room, "ttl_s": 600}) as response:
+        assert response.status == 201
+        pin = (await response.json())["code"]
+    ada = await open_member(media_browser, shell.url, "Ada Lovelace", for_axe=True)
+    await ada.page.goto(f"{shell.url}/rooms/{room}")
+    box = ada.page.get_by_role("textbox", name="Room PIN")
+    await expect(box).to_be_focused()
+    assert await axe_violations(ada.page) == [], "room PIN form"
+    await box.fill("00000000" if pin != "00000000" else "11111111")
+    await box.press("Enter")
+    await expect(ada.page.get_by_role("alert")).to_contain_text("wrong, expired or already used")
+    await box.fill(pin)
+    await box.press("Enter")
+    await expect(ada.page.locator("#room-status")).to_contain_text("You are in the room")
+    await expect(box).to_be_hidden()
+    await ada.page.reload()  # granted: no PIN the second time
+    await expect(ada.page.locator("#room-status")).to_contain_text("You are in the room")
+    await expect(box).to_be_hidden()
+    ada.assert_clean()

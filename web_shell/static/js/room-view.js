@@ -198,6 +198,8 @@ export function errorText(error) {
     const minutes = Math.ceil((error.retry_after_ms || 0) / 60000);
     return `You were removed from this room; you may rejoin in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
   }
+  if (reason === "pin_required") return "This room is private: enter its PIN.";
+  if (reason === "pin_invalid") return "That PIN is wrong, expired or already used.";
   if (reason === "room_locked") return "This room is locked: new people cannot join right now.";
   if (reason === "room_full") return `This room is full (${error.limit} ${error.slot} places).`;
   if (reason === "host_muted") return "A host muted you: only a host can unmute you.";

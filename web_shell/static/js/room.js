@@ -20,6 +20,7 @@ const ui = {
   publish: $("publish-button"), mute: $("mute-button"), camera: $("camera-button"),
   lock: $("lock-button"), leave: $("leave-button"), rejoin: $("rejoin-button"),
   quality: $("quality"), qualityText: $("quality-text"),
+  pinForm: $("pin-form"), pinInput: $("pin-input"),
 };
 
 const state = {
@@ -97,16 +98,25 @@ function renderPeople() {
 
 // joining and leaving --------------------------------------------------------------------------
 
-async function enter(role = "publisher") {
+async function enter(role = "publisher", pin = null) {
   say("Joining…");
   let data;
   try {
-    data = await call("room:join", { room: ROOM, role });
+    data = await call("room:join", pin ? { room: ROOM, role, pin } : { room: ROOM, role });
   } catch (error) {
     if (role === "publisher" && error.detail?.reason === "room_full"
         && error.detail.slot === "publisher") {
       view.announce("The publisher places are taken: joining as a listener.");
-      return enter("listener");
+      return enter("listener", pin);
+    }
+    const reason = error.detail?.reason;
+    if (reason === "pin_required" || reason === "pin_invalid") {
+      say("Not in the room.");
+      fail(reason === "pin_invalid" ? error.message : "");
+      ui.pinForm.hidden = false;
+      ui.pinInput.value = "";
+      ui.pinInput.focus();
+      return;
     }
     say("Not in the room.");
     fail(error.message);
@@ -115,6 +125,7 @@ async function enter(role = "publisher") {
     return;
   }
   fail("");
+  ui.pinForm.hidden = true;
   Object.assign(state, { joined: true, selfId: data.participant_id, role: data.role,
     locked: data.locked, iceServers: data.ice_servers, leftOnPurpose: false, kicked: false });
   state.participants = new Map(data.participants.map((p) => [p.participant_id, p]));
@@ -395,6 +406,16 @@ ui.mute.addEventListener("click", () => muteSelf("audio"));
 ui.camera.addEventListener("click", () => muteSelf("video"));
 ui.lock.addEventListener("click", toggleLock);
 ui.leave.addEventListener("click", leave);
+ui.pinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!ui.pinInput.checkValidity()) {
+    fail("The PIN has 8 digits.");
+    ui.pinInput.focus();
+    return;
+  }
+  enter("publisher", ui.pinInput.value);
+});
+
 ui.rejoin.addEventListener("click", () => {
   state.leftOnPurpose = false;
   state.kicked = false;
