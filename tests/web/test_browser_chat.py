@@ -181,3 +181,33 @@ async def test_expired_socket_token_is_renewed_and_the_send_retried(
     await expect(message_log(alan.page)).to_contain_text("sent with an expired token")
     await expect(ada.page.locator("#messages .msg-text")).to_have_count(1)
     await expect(ada.page.locator(".msg-pending")).to_have_count(0)
+
+
+async def test_channels_are_grouped_by_category(shell: LiveServer, browser: Any) -> None:
+    import aiohttp
+
+    from tests.web.pages import DESKTOP, axe_violations, screenshot
+
+    admin = shell.headers("root", "admin")
+    async with aiohttp.ClientSession() as http:
+        for body in ({"id": "gigs", "name": "Gigs", "category": "Work"},
+                     {"id": "showcase", "name": "Showcase", "category": "Community"}):
+            async with http.post(shell.url + "/api/v1/channels", json=body, headers=admin) as r:
+                assert r.status == 201
+        async with http.patch(shell.url + "/api/v1/channels/general",
+                              json={"category": "Community"}, headers=admin) as r:
+            assert r.status == 200
+    ada = await open_member(browser, shell.url, "Ada Lovelace", DESKTOP, for_axe=True)
+    nav = ada.page.get_by_role("navigation", name="Channels")
+    work = nav.get_by_role("list", name="Work")
+    community = nav.get_by_role("list", name="Community")
+    await expect(work.get_by_role("link", name="Gigs")).to_be_visible()
+    await expect(community.get_by_role("link")).to_have_count(2)  # General, Showcase
+    await expect(nav.get_by_role("list", name="Community").get_by_role(
+        "link", name="Help")).to_have_count(0)  # uncategorised: outside the groups
+    await work.get_by_role("link", name="Gigs").click()  # the scripts redraw the groups
+    await expect(ada.page.locator("#channel-title")).to_contain_text("Gigs")
+    await expect(work.get_by_role("link", name="Gigs")).to_have_attribute("aria-current", "page")
+    assert await axe_violations(ada.page) == [], "community with categories"
+    await screenshot(ada.page, "community-categories-1280")
+    ada.assert_clean()
