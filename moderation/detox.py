@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from moderation.base import StageContext, StageResult, StageUnavailable
+from moderation.ml import BatchScorer
 
 Mode = Literal["auto", "on", "off"]
 STAGE = "ml_detoxify"
@@ -113,15 +115,9 @@ def force_offline() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    constants = _loaded_module("huggingface_hub.constants")
+    constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
-        constants.HF_HUB_OFFLINE = True
-
-
-def _loaded_module(name: str) -> Any:
-    import sys
-
-    return sys.modules.get(name)
+        setattr(constants, "HF_HUB_OFFLINE", True)  # noqa: B010 - an attribute of a module
 
 
 @dataclass
@@ -289,7 +285,9 @@ class BatchedDetoxifyStage:
 
     name = STAGE
 
-    def __init__(self, scorer: Any, thresholds: DetoxifyThresholds) -> None:
+    def __init__(
+        self, scorer: BatchScorer[dict[str, float]], thresholds: DetoxifyThresholds
+    ) -> None:
         self._scorer = scorer
         self._thresholds = thresholds
 
