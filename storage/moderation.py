@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -20,6 +20,7 @@ from storage.base import Conflict, NotFound, new_id, now_iso
 from storage.sqlite import SQLiteStore
 
 GENESIS = "0" * 64
+HOLD_PROBE = "moderation_hold"
 JSON_COLUMNS = {"labels", "scores", "reasons", "details", "policy"}
 
 
@@ -34,6 +35,13 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()
     names = [d[0] for d in cursor.description]
     return [{n: (orjson.loads(v) if n in JSON_COLUMNS and v is not None else v)
              for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+
+
+def _hold_by_key(conn: sqlite3.Connection, channel_id: str, author_id: str, client_id: str
+                 ) -> dict[str, Any] | None:
+    rows = _rows(conn, "SELECT * FROM moderation_holds WHERE channel_id = ? AND author_id = ? "
+                 "AND client_id = ?", (channel_id, author_id, client_id))
+    return rows[0] if rows else None
 
 
 def _one(conn: sqlite3.Connection, table: str, key: str, value: str) -> dict[str, Any]:
@@ -98,6 +106,8 @@ class ModerationRecords:
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
+        # A new message's hold lookup rides on the store's idempotency read (see find_hold).
+        store.key_probes.setdefault(HOLD_PROBE, _hold_by_key)
 
     # audit ------------------------------------------------------------------------------------
     async def audit(self, actor_id: str, action: str, target_type: str, target_id: str,
@@ -147,11 +157,12 @@ class ModerationRecords:
 
     async def find_hold(self, channel_id: str, author_id: str, client_id: str
                         ) -> dict[str, Any] | None:
-        """The hold of a message with this idempotency key, or None."""
-        rows = await self.store.run_read(_rows, "SELECT * FROM moderation_holds WHERE "
-                                         "channel_id = ? AND author_id = ? AND client_id = ?",
-                                         (channel_id, author_id, client_id))
-        return rows[0] if rows else None
+        """The hold of a message with this idempotency key, or None. Answered without a round
+        trip when the chat's idempotency read just looked it up (``SQLiteStore.key_probes``)."""
+        known, hold = self.store.take_probed(HOLD_PROBE, channel_id, author_id, client_id)
+        if known:
+            return cast(dict[str, Any] | None, hold)
+        return await self.store.run_read(_hold_by_key, channel_id, author_id, client_id)
 
     async def holds(self, status: str = "pending", limit: int = 100) -> list[dict[str, Any]]:
         """Holds by status, oldest first."""

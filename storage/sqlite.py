@@ -39,6 +39,10 @@ from storage.sqlite_readers import Checkpointer, ReaderPool
 
 T = TypeVar("T")
 MAX_BATCH = 512
+#: Answers of key probes (see ``SQLiteStore.key_probes``) kept at most this many, this long.
+PROBED_MAX = 4096
+PROBED_TTL_S = 1.0
+KeyProbe = Callable[[sqlite3.Connection, str, str, str], Any]
 MESSAGE_COLUMNS = ("id, channel_id, seq, author_id, author_name, text, client_id, thread_id, "
                    "created_at, edited_at, deleted, reactions")
 Op = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
@@ -206,6 +210,13 @@ class SQLiteStore:
         self._checkpointer: Checkpointer | None = None
         #: Recently stored messages by idempotency key (answers retries without a round trip).
         self.recent = RecentMessages()
+        #: Lookups by idempotency key ``(conn, channel, author, client_id)`` that other storage
+        #: modules add (moderation: its holds); ``find_by_client_id`` runs them in the same
+        #: reader round trip when the key has no message, and ``take_probed`` hands each
+        #: answer out once, within ``PROBED_TTL_S`` — one thread hand-off per new message
+        #: instead of one per lookup.
+        self.key_probes: dict[str, KeyProbe] = {}
+        self._probed: dict[tuple[str, str, str, str], tuple[float, Any]] = {}
         self.commits = 0
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
@@ -342,11 +353,35 @@ class SQLiteStore:
         """The first message with this idempotency key, or None (memory first, see
         ``RecentMessages``)."""
         first = self.recent.get(channel_id, author_id, client_id)
-        if first is None:
+        if first is not None:
+            return first
+        if not self.key_probes:
             first = await self._read(_by_client_id, channel_id, author_id, client_id)
-            if first is not None:
-                self.recent.remember(first)
+        else:
+            probes = tuple(self.key_probes.items())
+            first, answers = await self._read(_by_key, channel_id, author_id, client_id, probes)
+            if first is None:
+                self._keep_probed(channel_id, author_id, client_id, answers)
+        if first is not None:
+            self.recent.remember(first)
         return first
+
+    def _keep_probed(self, channel_id: str, author_id: str, client_id: str,
+                     answers: dict[str, Any]) -> None:
+        now = time.monotonic()
+        for name, answer in answers.items():
+            self._probed[(name, channel_id, author_id, client_id)] = (now, answer)
+        while len(self._probed) > PROBED_MAX:
+            del self._probed[next(iter(self._probed))]
+
+    def take_probed(self, name: str, channel_id: str, author_id: str, client_id: str
+                    ) -> tuple[bool, Any]:
+        """``(True, answer)`` of key probe ``name`` if ``find_by_client_id`` ran it for this
+        key within ``PROBED_TTL_S`` (each answer is handed out once), else ``(False, None)``."""
+        kept = self._probed.pop((name, channel_id, author_id, client_id), None)
+        if kept is None or time.monotonic() - kept[0] > PROBED_TTL_S:
+            return False, None
+        return True, kept[1]
 
     async def edit_message(self, message_id: str, text: str) -> Message:
         """New text and ``edited_at``."""
@@ -459,6 +494,14 @@ def _by_client_id(conn: sqlite3.Connection, channel_id: str, author_id: str,
 _INSERT_NEXT = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT ?, id, last_seq + 1, ?, ?, ?, ?, "
                 "?, ?, NULL, 0, '{}' FROM channels WHERE id = ? ON CONFLICT DO NOTHING "
                 "RETURNING seq")
+
+
+def _by_key(conn: sqlite3.Connection, channel_id: str, author_id: str, client_id: str,
+            probes: tuple[tuple[str, KeyProbe], ...]) -> tuple[Message | None, dict[str, Any]]:
+    first = _by_client_id(conn, channel_id, author_id, client_id)
+    if first is not None:
+        return first, {}
+    return None, {name: probe(conn, channel_id, author_id, client_id) for name, probe in probes}
 
 
 def _append(conn: sqlite3.Connection, d: MessageDraft) -> tuple[Message, bool]:
