@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import LiveServer, make_settings, start_server
+from tests.mongo_fixtures import mongo_server_url, mongo_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -1,58 +1,34 @@
-"""The Store conformance suite: every backend runs these (SQLite always; MongoDB when
-``GIGVORA_TEST_MONGO_URL`` points at a real server)."""
+"""The Store conformance suite: every backend runs these. MongoDB runs against the fake server
+(tests/fakes/mongo), or against a real replica set when ``GIGVORA_TEST_MONGO_URL`` is set."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from storage import Channel, MessageDraft, Store, open_store
 from storage.base import Conflict, NotFound
+from tests.mongo_fixtures import drop_database, fresh_database
 
-MONGO_URL = os.environ.get("GIGVORA_TEST_MONGO_URL", "")
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    # Always collected, so every run lists it: skipped (visible with -rs) unless a server is set.
-    pytest.param("mongodb", id="mongodb", marks=pytest.mark.skipif(
-        not MONGO_URL, reason="GIGVORA_TEST_MONGO_URL not set: MongoDB backend not tested")),
-]
-
-
-def with_database(url: str, name: str) -> str:
-    """The MongoDB URL with its database path replaced (each test gets a fresh database)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-@pytest.fixture
-async def mongo_url() -> AsyncIterator[str]:
-    """A fresh database on the test server, dropped afterwards."""
-    from pymongo import AsyncMongoClient
-
-    name = f"gigvora_test_{uuid.uuid4().hex[:12]}"
-    yield with_database(MONGO_URL, name)
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGO_URL)
-    try:
-        await client.drop_database(name)
-    finally:
-        await client.close()
+BACKENDS = ["sqlite", "mongodb"]
 
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = (f"sqlite:///{tmp_path}/conformance.db" if request.param == "sqlite"
-           else request.getfixturevalue("mongo_url"))
+    # (an async fixture cannot be requested with getfixturevalue: the database is made here)
+    mongo = request.param == "mongodb"
+    url = (fresh_database(request.getfixturevalue("mongo_server_url")) if mongo
+           else f"sqlite:///{tmp_path}/conformance.db")
     backend = open_store(url)
     await backend.open()
     await backend.ensure_channel(Channel(id="c", name="C"))
     yield backend
     await backend.close()
+    if mongo:
+        await drop_database(url)
 
 
 def draft(text: str, client_id: str | None = None, author: str = "u") -> MessageDraft:
