@@ -264,13 +264,16 @@ class ChatwootClient:
         return dict(await self.request("GET", f"/conversations/{conversation_id}"))
 
     async def list_conversations(self, *, status: str = "all", assignee_type: str = "all",
-                                 inbox_id: int | None = None, page: int = 1
-                                 ) -> dict[str, Any]:
-        """``GET /conversations``: ``{data: {meta, payload}}`` (25 per page)."""
+                                 inbox_id: int | None = None, page: int = 1,
+                                 sort_by: str | None = None) -> dict[str, Any]:
+        """``GET /conversations``: ``{data: {meta, payload}}`` (25 per page; Chatwoot sorts by
+        ``last_activity_at_desc`` unless ``sort_by`` says otherwise)."""
         params: dict[str, Any] = {"status": status, "assignee_type": assignee_type,
                                   "page": page}
         if inbox_id is not None:
             params["inbox_id"] = inbox_id
+        if sort_by is not None:
+            params["sort_by"] = sort_by
         return dict(await self.request("GET", "/conversations", params=params))
 
     async def iter_conversations(self, *, status: str = "all", inbox_id: int | None = None,

@@ -3,6 +3,7 @@ events. No I/O here: the service stores what these return and emits what they re
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from storage.base import new_id, now_iso
@@ -13,6 +14,8 @@ RELAYED_TYPES = frozenset({"outgoing", "template"})
 ATTACHMENT_FIELDS = ("id", "file_type", "extension", "content_type", "data_url", "thumb_url",
                      "file_size", "width", "height")
 CONTACT_FIELDS = ("id", "name", "identifier", "email")
+#: ``message_type`` is an integer in API bodies and in ``conversation.messages[]`` (samples README)
+MESSAGE_TYPE_NAMES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
 
 
 def echo_source_id(message_id: str) -> str:
@@ -111,6 +114,28 @@ def message_row(payload: dict[str, Any], user_id: str | None) -> dict[str, Any]:
             "author_kind": kind, "status": _delivery_status(payload),
             "attachments": attachments(payload),
             "created_at": str(payload.get("created_at") or now_iso())}
+
+
+def api_message_type(message: dict[str, Any]) -> str:
+    """A message's type name, whether the body gives the integer (API) or the name (webhook)."""
+    value = message.get("message_type")
+    return MESSAGE_TYPE_NAMES.get(value, str(value)) if isinstance(value, int) else str(value)
+
+
+def api_message_payload(message: dict[str, Any], conversation_id: int) -> dict[str, Any]:
+    """An Application API message (``GET …/messages``) in the shape of a ``message_created``
+    payload, so it is mirrored exactly like a webhook: the type name, ISO ``created_at``, and
+    the status where webhooks carry it (``conversation.messages[]``). ``failed`` becomes
+    ``sent``: for an API-inbox message it means Chatwoot could not POST it to us (CONTRACT.md
+    §4), which is what the reconciliation just repaired."""
+    status = message.get("status") or "sent"
+    created = message.get("created_at")
+    if isinstance(created, int | float):
+        created = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+    return {**message, "message_type": api_message_type(message), "created_at": created,
+            "conversation": {"id": conversation_id, "messages": [
+                {"id": message.get("id"), "status": "sent" if status == "failed" else status}]}}
 
 
 def relayable(message: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from chatwoot_bridge.analytics import AnalyticsView
 from chatwoot_bridge.client import ChatwootClient, RetryPolicy
 from chatwoot_bridge.directory import AgentDirectory
 from chatwoot_bridge.openapi import openapi_part
+from chatwoot_bridge.reconcile import Reconciler, ReconcileTuning, ReconcileWorker
 from chatwoot_bridge.rules import SupportRules
 from chatwoot_bridge.service import INBOX_NS, BridgeConfig, SupportBridge
 from chatwoot_bridge.support import SUPERVISOR_ROLES, SUPERVISORS_ROOM, SlaWorker, SupportDesk
@@ -47,8 +48,11 @@ class ChatwootBridgePlugin:
     """One instance per app (see ``make_plugin``)."""
 
     def __init__(self, tuning: QueueTuning | None = None, retry: RetryPolicy | None = None,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, reconcile: ReconcileTuning | None = None) -> None:
         self.tuning = tuning or QueueTuning()
+        self.reconcile_tuning = reconcile or ReconcileTuning()
+        self.reconciler: Reconciler | None = None
+        self.reconcile_s = 0.0
         self.retry = retry
         self.timeout_s = timeout_s
         #: off (not configured) → starting → ready; "misconfigured" / "no_store" stay off
@@ -139,6 +143,9 @@ class ChatwootBridgePlugin:
                                 _secret(s.chatwoot_sla_webhook_secret), self.timeout_s)
         self.bridge.support = self.desk
         self.directory = AgentDirectory(self.client)
+        self.reconcile_s = float(s.chatwoot_reconcile_s)
+        self.reconciler = Reconciler(self.bridge, self.records, self.reconcile_tuning,
+                                     self._reconcile_metrics(ctx.metrics))
         self._bind_events(ctx, self.bridge, self.directory)
         self.state = "ready"
 
@@ -162,14 +169,35 @@ class ChatwootBridgePlugin:
                                   self.delivery_signal).run]
         if self.rules.policies:  # no policy, no timers
             workers.append(SlaWorker(self.desk, ctx.settings.chatwoot_sla_tick_s).run)
+        if self.reconciler is not None and self.reconcile_s > 0:
+            workers.append(ReconcileWorker(self.reconciler, self.reconcile_s).run)
         return workers
+
+    @staticmethod
+    def _reconcile_metrics(registry: Any) -> tuple[Counter, Counter] | None:
+        if registry is None:
+            return None
+        return (Counter("gigvora_chatwoot_reconcile_runs", "Chatwoot reconciliation runs by "
+                        "outcome (ok, partial, failed, busy)", ["outcome"], registry=registry),
+                Counter("gigvora_chatwoot_reconciled", "Conversations (changed or new) and "
+                        "messages recovered by reconciliation", ["kind"], registry=registry))
 
     @hookimpl
     def gigvora_health_checks(self, ctx: Any) -> list[HealthCheck]:
         """``chatwoot:api`` (non-critical): the last Chatwoot outcome and the queue depth."""
         if self.state == "off":
             return []
-        return [HealthCheck("chatwoot:api", "component", self._probe, critical=False)]
+        return [HealthCheck("chatwoot:api", "component", self._probe, critical=False),
+                HealthCheck("chatwoot:reconcile", "component", self._reconcile_probe,
+                            critical=False)]
+
+    async def _reconcile_probe(self) -> CheckResult:
+        if self.reconciler is None or self.records is None:
+            return {"status": "fail", "gvCode": "CHATWOOT_NOT_STARTED"}
+        if self.reconcile_s <= 0:
+            return {"status": "pass", "observedValue": "off",
+                    "output": "GIGVORA_CHATWOOT_RECONCILE_S=0"}
+        return reconcile_result(await self.records.reconcile_state(), self.reconcile_s)
 
     async def _probe(self) -> CheckResult:
         if self.state == "misconfigured":
@@ -254,7 +282,39 @@ def _agent_events(bridge: SupportBridge) -> list[tuple[str, Any, Any, bool]]:
             ("inbox:messages", messages, m.InboxMessages, False)]
 
 
+def reconcile_result(state: dict[str, Any] | None, interval_s: float) -> CheckResult:
+    """The ``chatwoot:reconcile`` check from the stored run state (any process's runs):
+    ``warn`` when the last run failed or no run completed for three intervals."""
+    if state is None or state["last_run_at"] is None:
+        return {"status": "pass", "observedValue": None, "observedUnit": "s",
+                "lastOutcome": "pending", "intervalS": interval_s}
+    success = state["last_success_at"]
+    result: CheckResult = {
+        "status": "pass", "observedUnit": "s", "intervalS": interval_s,
+        "observedValue": round(time.time() - success, 1) if success else None,
+        "lastRunAt": _iso(state["last_run_at"]), "lastSuccessAt": _iso(success),
+        "lastOutcome": state["last_outcome"],
+        "conversationsRecovered": state["last_conversations"],
+        "messagesRecovered": state["last_messages"],
+        "totalConversationsRecovered": state["total_conversations"],
+        "totalMessagesRecovered": state["total_messages"]}
+    if state["last_outcome"] == "failed":
+        result.update(status="warn", gvCode="CHATWOOT_RECONCILE_FAILED",
+                      output=state["last_error"] or "")
+    elif success is None or time.time() - success > 3 * interval_s:
+        result.update(status="warn", gvCode="CHATWOOT_RECONCILE_STALE",
+                      output="no complete reconciliation for three intervals")
+    return result
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def make_plugin(tuning: QueueTuning | None = None, retry: RetryPolicy | None = None,
-                timeout_s: float = 10.0) -> ChatwootBridgePlugin:
+                timeout_s: float = 10.0, reconcile: ReconcileTuning | None = None
+                ) -> ChatwootBridgePlugin:
     """A fresh plugin instance for one app (timings overridable for tests)."""
-    return ChatwootBridgePlugin(tuning, retry, timeout_s)
+    return ChatwootBridgePlugin(tuning, retry, timeout_s, reconcile)

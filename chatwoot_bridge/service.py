@@ -239,6 +239,13 @@ class SupportBridge:
 
     async def _store_conversation(self, conv: dict[str, Any], event: str = "conversation_updated"
                                   ) -> dict[str, Any]:
+        return (await self.store_conversation(conv, event))[0]
+
+    async def store_conversation(self, conv: dict[str, Any], event: str = "conversation_updated"
+                                 ) -> tuple[dict[str, Any], bool]:
+        """Mirror a conversation snapshot (webhook or API object; an older one than stored is
+        ignored), track it for routing/SLA and announce a change to agents. Returns the stored
+        row and whether it changed."""
         user_id = None
         contact_id = mirror.conversation_row(conv)["contact_id"]
         if conv.get("inbox_id") == self.config.inbox_id and contact_id is not None:
@@ -249,7 +256,7 @@ class SupportBridge:
             await self.support.seen(conv, row, event)
         if changed or event in ("conversation_created", "conversation_routed"):
             await self.announce_conversation(row, event)
-        return row
+        return row, changed
 
     # webhooks ---------------------------------------------------------------------------------
     async def handle_event(self, event: str, payload: dict[str, Any]) -> None:
@@ -268,11 +275,21 @@ class SupportBridge:
         user_id = None
         if isinstance(conv, dict) and "id" in conv:
             user_id = (await self._store_conversation(conv))["user_id"]
+        await self.ingest_message(payload, user_id, created=event == "message_created")
+
+    async def ingest_message(self, payload: dict[str, Any], user_id: str | None, *,
+                             created: bool = True) -> dict[str, Any]:
+        """Mirror one message (a ``message_created``/``message_updated`` payload, or an API
+        message shaped like one by ``mirror.api_message_payload``) and tell who should know:
+        a Chatwoot id seen before or the echo of a message the bridge posted updates the
+        stored one, and the compare-and-set flags tell agents and the member once. The
+        webhook worker and the reconciliation both come through here."""
         row = mirror.message_row(payload, user_id)
         stored, _ = await self.records.mirror_message(row, mirror.echo_of(payload))
         await self._timers(stored)
-        await self._tell_agents(stored, new=event == "message_created")
-        await self._tell_member(stored, updated=event == "message_updated")
+        await self._tell_agents(stored, new=created)
+        await self._tell_member(stored, updated=not created)
+        return stored
 
     async def _timers(self, message: dict[str, Any]) -> None:
         """Meet or start SLA timers; when they moved, agents get the conversation again

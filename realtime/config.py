@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     chatwoot_sla_webhook_url: str | None = None
     chatwoot_sla_webhook_secret: SecretStr | None = None
     chatwoot_sla_tick_s: float = Field(15.0, gt=0)
+    chatwoot_reconcile_s: float = Field(300.0, ge=0)
     rooms_max_publishers: int = Field(6, ge=1, le=64)
     rooms_max_listeners: int = Field(50, ge=0, le=10_000)
     # JSON list of RTCIceServer dicts: [{"urls": ["turn:h"], "username": "u", "credential": "c"}]

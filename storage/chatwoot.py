@@ -363,6 +363,75 @@ class ChatwootRecords:
         return await self.store.run_read(stats)
 
 
+    # reconciliation ---------------------------------------------------------------------------
+    async def messages_by_chatwoot_id(self, chatwoot_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Mirrored messages among ``chatwoot_ids``, by Chatwoot id."""
+        if not chatwoot_ids:
+            return {}
+        marks = ", ".join("?" * len(chatwoot_ids))
+        rows = await self.store.run_read(
+            _rows, f"SELECT * FROM chatwoot_messages WHERE chatwoot_id IN ({marks})",
+            tuple(chatwoot_ids))
+        return {int(r["chatwoot_id"]): r for r in rows}
+
+    async def reconciled_message(self, conversation_id: int) -> int | None:
+        """The newest Chatwoot message id up to which a reconciliation read this
+        conversation's messages back, or None."""
+        row = await self.store.run_read(_first, "SELECT message_id FROM chatwoot_reconciled "
+                                        "WHERE conversation_id = ?", (conversation_id,))
+        return int(row["message_id"]) if row else None
+
+    async def mark_reconciled(self, conversation_id: int, message_id: int) -> None:
+        """Its messages up to ``message_id`` are mirrored (never moves back)."""
+        await self.store.run_write(lambda conn: conn.execute(
+            "INSERT INTO chatwoot_reconciled (conversation_id, message_id, updated_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET message_id = "
+            "MAX(message_id, excluded.message_id), updated_at = excluded.updated_at",
+            (conversation_id, message_id, now_iso())))
+
+    async def reconcile_state(self) -> dict[str, Any] | None:
+        """The reconciliation's run state (None before the first run)."""
+        return await self.store.run_read(_first, "SELECT * FROM chatwoot_reconcile WHERE id = 1")
+
+    async def reconcile_lease(self, owner: str, lease_s: float) -> dict[str, Any] | None:
+        """Take (or renew) the reconciliation lease: the run state, or None while another
+        process holds an unexpired lease."""
+        def take(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            now = time.time()
+            conn.execute("INSERT OR IGNORE INTO chatwoot_reconcile (id) VALUES (1)")
+            cursor = conn.execute(
+                "UPDATE chatwoot_reconcile SET lease_owner = ?, lease_until = ? WHERE id = 1 "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+                (owner, now + lease_s, owner, now))
+            if cursor.rowcount != 1:
+                return None
+            return _first(conn, "SELECT * FROM chatwoot_reconcile WHERE id = 1")
+        return await self.store.run_write(take)
+
+    async def reconcile_release(self, owner: str) -> None:
+        """Give the lease up (a crashed holder's lease simply expires)."""
+        await self.store.run_write(lambda conn: conn.execute(
+            "UPDATE chatwoot_reconcile SET lease_owner = NULL, lease_until = NULL WHERE id = 1 "
+            "AND lease_owner = ?", (owner,)))
+
+    async def reconcile_finish(self, owner: str, started_at: float, outcome: str,
+                               conversations: int, messages: int, error: str = "",
+                               watermark: float | None = None) -> None:
+        """Record a run and release the lease; ``watermark`` (a complete run's start) moves
+        the point later runs list back to."""
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE chatwoot_reconcile SET lease_owner = NULL, lease_until = NULL, "
+                "last_run_at = ?, last_outcome = ?, last_error = ?, last_conversations = ?, "
+                "last_messages = ?, total_conversations = total_conversations + ?, "
+                "total_messages = total_messages + ?, watermark = COALESCE(?, watermark), "
+                "last_success_at = CASE WHEN ? IS NULL THEN last_success_at ELSE ? END "
+                "WHERE id = 1 AND lease_owner = ?",
+                (started_at, outcome, error[:500] or None, conversations, messages,
+                 conversations, messages, watermark, watermark, time.time(), owner))
+        await self.store.run_write(put)
+
+
 def _required(conn: sqlite3.Connection, table: str, key: str, value: Any) -> dict[str, Any]:
     # NotFound (not an assert): the writer thread turns it into the caller's exception
     found = _first(conn, f"SELECT * FROM {table} WHERE {key} = ?", (value,))

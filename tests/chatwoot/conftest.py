@@ -11,6 +11,7 @@ import pytest
 
 from chatwoot_bridge import plugin as bridge_plugin
 from chatwoot_bridge.client import RetryPolicy
+from chatwoot_bridge.reconcile import ReconcileTuning
 from chatwoot_bridge.webhook import PATH
 from chatwoot_bridge.workers import QueueTuning
 from tests.chatwoot.fake_chatwoot import FakeChatwoot
@@ -57,9 +58,11 @@ def bridge_settings(tmp_path: Path, fake: FakeChatwoot, **overrides: Any) -> Any
     return make_settings(tmp_path, **values)
 
 
-async def start_stack(tmp_path: Path, fake: FakeChatwoot, **overrides: Any) -> Stack:
+async def start_stack(tmp_path: Path, fake: FakeChatwoot, *,
+                      reconcile: ReconcileTuning | None = None, **overrides: Any) -> Stack:
     """Boot a server with a fast-timed bridge and point the fake's webhooks at it."""
-    plugin = bridge_plugin.make_plugin(FAST_QUEUE, FAST_RETRY, timeout_s=2.0)
+    plugin = bridge_plugin.make_plugin(FAST_QUEUE, FAST_RETRY, timeout_s=2.0,
+                                       reconcile=reconcile)
     live = await start_server(bridge_settings(tmp_path, fake, **overrides), plugins=[plugin])
     fake.webhook_url = live.url + PATH
     return Stack(fake, live, plugin)

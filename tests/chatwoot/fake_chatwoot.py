@@ -1,9 +1,14 @@
 """A fake Chatwoot 4.13 (aiohttp) that follows ``chatwoot-contract/``: the Application API paths
 the bridge uses, payload shapes of ``samples/``, status codes and error bodies, the
 ``api_access_token`` check, a 429 mode (rack-attack's plain-text ``Retry later``) and a down mode
-(503, or refused connections when stopped); and SIGNED webhooks (``X-Chatwoot-Delivery``,
-``X-Chatwoot-Timestamp``, ``X-Chatwoot-Signature`` over ``"<ts>.<raw body>"``) sent like Rails
-sends them: compact JSON with ``<`` ``>`` ``&`` escaped.
+(503, or refused connections when stopped); a webhook target that is down
+(``webhooks_down``: deliveries fail, are not retried, and a message whose ``message_created``
+could not be delivered is marked ``failed`` with ``content_attributes.external_error``, as
+Chatwoot does); activity messages for status, assignee, team and label changes (they move
+``last_activity_at`` and show in ``GET …/messages`` but are never sent as webhooks); the
+dashboard's own actions (``dashboard_*``, ``agent_reply``); and SIGNED webhooks
+(``X-Chatwoot-Delivery``, ``X-Chatwoot-Timestamp``, ``X-Chatwoot-Signature`` over
+``"<ts>.<raw body>"``) sent like Rails sends them: compact JSON with ``<`` ``>`` ``&`` escaped.
 """
 
 from __future__ import annotations
@@ -76,6 +81,8 @@ class FakeChatwoot:
     inbox_id: int = 14
     webhook_url: str | None = None
     mode: str = "ok"  # ok | down | rate_limited
+    #: the webhook target is unreachable: deliveries fail (status 0) and are not retried
+    webhooks_down: bool = False
     retry_after: int = 1
     contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
     labels: list[dict[str, Any]] = field(default_factory=lambda: [dict(x) for x in LABELS])
@@ -260,6 +267,7 @@ class FakeChatwoot:
             meta["assignee_type"] = "User"
         if conv["team_id"]:
             meta["team"] = TEAMS[conv["team_id"]]
+        # the last message of any type, activity included (``_conversation.json.jbuilder``)
         last = [self.message_push(m) for m in self._conv_messages(conv["id"])][-1:]
         return {"meta": meta, "id": conv["id"], "messages": last,
                 "account_id": self.account_id, "uuid": conv["uuid"],
@@ -278,7 +286,8 @@ class FakeChatwoot:
         """``conversation.webhook_data`` (samples/webhook_conversation_*.json)."""
         contact = self.contacts[conv["contact_id"]]
         ci = self.contact_inboxes[conv["contact_inbox_id"]]
-        visible = [m for m in self._conv_messages(conv["id"]) if not m["private"]]
+        visible = [m for m in self._conv_messages(conv["id"])
+                   if not m["private"] and m["message_type"] != "activity"]
         assignee = ({**AGENTS[conv["assignee_id"]], "available_name": "", "avatar_url": "",
                      "type": "user", "availability_status": "online", "thumbnail": ""}
                     if conv["assignee_id"] else None)
@@ -352,26 +361,39 @@ class FakeChatwoot:
         return web.json_response(self.conversation_api(self._conversation(request)))
 
     async def list_conversations(self, request: web.Request) -> web.Response:
-        """``GET /conversations`` (25 per page, ``data{meta, payload}``)."""
-        status = request.query.get("status", "open")
-        page = int(request.query.get("page", "1"))
+        """``GET /conversations`` (``app/finders/conversation_finder.rb``): filters ``status``
+        (default open; ``all``), ``inbox_id``, ``team_id``, ``labels[]``, ``assignee_type``
+        (me, unassigned, assigned, all: the counts in ``meta`` ignore it), ``sort_by``
+        (default ``last_activity_at_desc``), 25 per ``page``; ``data{meta, payload}``."""
+        q = request.query
+        status = q.get("status", "open")
         found = [c for c in self.conversations.values()
-                 if status == "all" or c["status"] == status]
+                 if (status == "all" or c["status"] == status)
+                 and ("inbox_id" not in q or int(q["inbox_id"]) == self.inbox_id)
+                 and ("team_id" not in q or c["team_id"] == int(q["team_id"]))
+                 and set(q.getall("labels[]", [])) <= set(c["labels"])]
+        mine = [c for c in found if c["assignee_id"] == BOT_USER["id"]]
+        assigned = [c for c in found if c["assignee_id"]]
+        counts = {"mine_count": len(mine), "assigned_count": len(assigned),
+                  "unassigned_count": len(found) - len(assigned), "all_count": len(found)}
+        found = {"me": mine, "assigned": assigned,
+                 "unassigned": [c for c in found if not c["assignee_id"]]}.get(
+                     q.get("assignee_type", "all"), found)
+        key, _, order = q.get("sort_by", "last_activity_at_desc").rpartition("_")
+        if key not in ("last_activity_at", "created_at"):
+            key, order = "last_activity_at", "desc"
+        found = sorted(found, key=lambda c: (c[key], c["id"]), reverse=order == "desc")
+        page = int(q.get("page", "1"))
         chunk = found[(page - 1) * 25:page * 25]
-        assigned = sum(1 for c in found if c["assignee_id"])
-        return web.json_response({"data": {"meta": {
-            "mine_count": 0, "assigned_count": assigned,
-            "unassigned_count": len(found) - assigned, "all_count": len(found)},
-            "payload": [self.conversation_api(c) for c in chunk]}})
+        return web.json_response({"data": {"meta": counts,
+                                           "payload": [self.conversation_api(c) for c in chunk]}})
 
     async def toggle_status(self, request: web.Request) -> web.Response:
         """``POST …/toggle_status`` (emits status_changed and updated)."""
         conv = self._conversation(request)
         body = await request.json()
-        previous = conv["status"]
-        conv["status"] = body.get("status") or ("resolved" if previous == "open" else "open")
-        self._changed(conv, [{"status": {"previous_value": previous,
-                                         "current_value": conv["status"]}}], status=True)
+        self.set_status(conv, body.get("status") or (
+            "resolved" if conv["status"] == "open" else "open"))
         return web.json_response({"meta": {}, "payload": {
             "success": True, "conversation_id": conv["id"], "current_status": conv["status"],
             "snoozed_until": None}})
@@ -392,27 +414,62 @@ class FakeChatwoot:
         conv = self._conversation(request)
         body = await request.json()
         if "assignee_id" in body:
-            previous, conv["assignee_id"] = conv["assignee_id"], body["assignee_id"]
-            self._changed(conv, [{"assignee_id": {"previous_value": previous,
-                                                  "current_value": conv["assignee_id"]}}])
+            self.set_assignee(conv, body["assignee_id"])
             agent = AGENTS.get(body["assignee_id"] or 0)
             return web.json_response({**agent, "account_id": self.account_id,
                                       "role": "agent"} if agent else None)
-        previous, conv["team_id"] = conv["team_id"], body.get("team_id")
-        if conv["team_id"] not in TEAMS:
-            conv["team_id"] = None
-        self._changed(conv, [{"team_id": {"previous_value": previous,
-                                          "current_value": conv["team_id"]}}])
+        self.set_team(conv, body.get("team_id"))
         return web.json_response(TEAMS.get(conv["team_id"] or 0))
 
     async def set_labels(self, request: web.Request) -> web.Response:
         """``POST …/labels`` (replaces the set)."""
         conv = self._conversation(request)
         labels = list((await request.json()).get("labels") or [])
-        previous, conv["labels"] = conv["labels"], labels
-        self._changed(conv, [{"label_list": {"previous_value": previous,
-                                             "current_value": labels}}])
+        self.set_labels_of(conv, labels)
         return web.json_response({"payload": labels})
+
+    # conversation changes (the API above and the dashboard helpers below) --------------------
+    def set_status(self, conv: dict[str, Any], status: str, by: int = BOT_USER["id"]) -> None:
+        """Change the status: an activity message, ``conversation_status_changed`` and
+        ``conversation_updated``."""
+        previous, conv["status"] = conv["status"], status
+        verb = "reopened" if status == "open" else f"marked {status}"
+        self._changed(conv, [{"status": {"previous_value": previous, "current_value": status}}],
+                      status=True, activity=f"Conversation was {verb} by {self._name(by)}")
+
+    def set_assignee(self, conv: dict[str, Any], assignee_id: int | None,
+                     by: int = BOT_USER["id"]) -> None:
+        """Assign an agent (None unassigns)."""
+        previous, conv["assignee_id"] = conv["assignee_id"], assignee_id
+        text = (f"Assigned to {self._name(assignee_id)} by {self._name(by)}" if assignee_id
+                else f"Conversation unassigned by {self._name(by)}")
+        self._changed(conv, [{"assignee_id": {"previous_value": previous,
+                                              "current_value": assignee_id}}], activity=text)
+
+    def set_team(self, conv: dict[str, Any], team_id: int | None,
+                 by: int = BOT_USER["id"]) -> None:
+        """Assign a team (an unknown one clears it)."""
+        previous = conv["team_id"]
+        conv["team_id"] = team_id if team_id in TEAMS else None
+        team = TEAMS.get(conv["team_id"] or 0)
+        text = (f"Assigned to {team['name']} by {self._name(by)}" if team
+                else f"Unassigned from team by {self._name(by)}")
+        self._changed(conv, [{"team_id": {"previous_value": previous,
+                                          "current_value": conv["team_id"]}}], activity=text)
+
+    def set_labels_of(self, conv: dict[str, Any], labels: list[str],
+                      by: int = BOT_USER["id"]) -> None:
+        """Replace the labels."""
+        previous, conv["labels"] = conv["labels"], list(labels)
+        added = [x for x in labels if x not in previous]
+        text = f"{self._name(by)} added {', '.join(added)}" if added else (
+            f"{self._name(by)} removed {', '.join(x for x in previous if x not in labels)}")
+        self._changed(conv, [{"label_list": {"previous_value": previous,
+                                             "current_value": labels}}], activity=text)
+
+    @staticmethod
+    def _name(user_id: int | None) -> str:
+        return AGENTS.get(user_id or 0, BOT_USER)["name"]
 
     async def get_labels(self, request: web.Request) -> web.Response:
         """``GET …/labels``."""
@@ -437,9 +494,11 @@ class FakeChatwoot:
         return web.json_response({"payload": self.labels})
 
     def _changed(self, conv: dict[str, Any], changes: list[dict[str, Any]],
-                 status: bool = False) -> None:
+                 status: bool = False, activity: str | None = None) -> None:
         previous = conv["updated_at"]
         conv["updated_at"] = time.time()
+        if activity is not None:
+            self.add_message(conv, activity, "activity")
         if status:
             self.webhook("conversation_status_changed", {
                 **self.conversation_webhook(conv), "changed_attributes": None})
@@ -466,9 +525,11 @@ class FakeChatwoot:
         body = {"id": m["id"], "content": m["content"], "inbox_id": self.inbox_id,
                 "conversation_id": m["conversation_id"],
                 "message_type": MESSAGE_TYPES[m["message_type"]], "content_type": "text",
-                "status": "sent", "content_attributes": {}, "created_at": int(m["created_at"]),
-                "private": m["private"], "source_id": m["source_id"],
-                "sender": self.message_sender(m)}
+                "status": m["status"], "content_attributes": m["content_attributes"],
+                "created_at": int(m["created_at"]), "private": m["private"],
+                "source_id": m["source_id"]}
+        if m["sender_type"] is not None:  # activity messages have no sender
+            body["sender"] = self.message_sender(m)
         if m.get("echo_id"):
             body["echo_id"] = m["echo_id"]
         return body
@@ -481,15 +542,15 @@ class FakeChatwoot:
                 "inbox_id": self.inbox_id, "conversation_id": m["conversation_id"],
                 "message_type": MESSAGE_TYPES[m["message_type"]],
                 "created_at": int(m["created_at"]), "updated_at": iso(m["created_at"]),
-                "private": m["private"], "status": "sent", "source_id": m["source_id"],
-                "content_type": "text", "content_attributes": {},
+                "private": m["private"], "status": m["status"], "source_id": m["source_id"],
+                "content_type": "text", "content_attributes": m["content_attributes"],
                 "sender_type": m["sender_type"], "sender_id": m["sender_id"],
                 "external_source_ids": {}, "additional_attributes": {},
                 "processed_message_content": m["content"], "sentiment": {},
                 "conversation": {"assignee_id": conv["assignee_id"], "unread_count": 0,
                                  "last_activity_at": conv["last_activity_at"],
                                  "contact_inbox": {"source_id": ci["source_id"]}},
-                "sender": self.message_sender(m)}
+                **({"sender": self.message_sender(m)} if m["sender_type"] else {})}
 
     def message_webhook(self, m: dict[str, Any]) -> dict[str, Any]:
         """``message.webhook_data`` (samples/webhook_message_created_*.json)."""
@@ -505,7 +566,8 @@ class FakeChatwoot:
                       "type": "user"}
         body: dict[str, Any] = {
             "account": {"id": self.account_id, "name": ACCOUNT["name"]},
-            "additional_attributes": {}, "content_attributes": {}, "content_type": "text",
+            "additional_attributes": {}, "content_attributes": m["content_attributes"],
+            "content_type": "text",
             "content": m["content"], "conversation": self.conversation_webhook(conv),
             "created_at": iso(m["created_at"]), "id": m["id"], "inbox": INBOX,
             "message_type": m["message_type"], "private": m["private"], "sender": sender,
@@ -518,17 +580,23 @@ class FakeChatwoot:
                     private: bool = False, source_id: str | None = None,
                     echo_id: str | None = None, sender_id: int | None = None,
                     attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Store a message and emit ``message_created`` (incoming reopens a resolved one)."""
+        """Store a message and emit ``message_created`` (incoming reopens a resolved one;
+        activity messages only move ``last_activity_at``: ``webhook_sendable?`` is false)."""
         self.next_message += 1
         incoming = message_type == "incoming"
+        activity = message_type == "activity"
         m = {"id": self.next_message, "conversation_id": conv["id"], "content": content,
              "message_type": message_type, "private": private, "source_id": source_id,
-             "echo_id": echo_id, "created_at": time.time(),
-             "sender_type": "Contact" if incoming else "User",
-             "sender_id": conv["contact_id"] if incoming else (sender_id or BOT_USER["id"]),
+             "echo_id": echo_id, "created_at": time.time(), "status": "sent",
+             "content_attributes": {},
+             "sender_type": None if activity else "Contact" if incoming else "User",
+             "sender_id": None if activity else conv["contact_id"] if incoming else (
+                 sender_id or BOT_USER["id"]),
              "attachments": attachments}
         self.messages[m["id"]] = m
         conv["last_activity_at"] = int(m["created_at"])
+        if activity:
+            return m
         self.webhook("message_created", self.message_webhook(m))
         if incoming and conv["status"] == "resolved":
             conv["status"] = "open"
@@ -578,6 +646,20 @@ class FakeChatwoot:
             "user": {**AGENTS[21], "type": "user"},
             "conversation": self.conversation_webhook(conv), "is_private": private})
 
+    def dashboard_status(self, conversation_id: int, status: str, agent_id: int = 21) -> None:
+        """An agent changes the status in Chatwoot's dashboard."""
+        self.set_status(self.conversations[conversation_id], status, by=agent_id)
+
+    def dashboard_labels(self, conversation_id: int, labels: list[str],
+                         agent_id: int = 21) -> None:
+        """An agent sets the labels in Chatwoot's dashboard."""
+        self.set_labels_of(self.conversations[conversation_id], labels, by=agent_id)
+
+    def dashboard_assign(self, conversation_id: int, assignee_id: int | None,
+                         agent_id: int = 21) -> None:
+        """An agent (re)assigns the conversation in Chatwoot's dashboard."""
+        self.set_assignee(self.conversations[conversation_id], assignee_id, by=agent_id)
+
     # webhooks ---------------------------------------------------------------------------------
     def webhook(self, event: str, payload: dict[str, Any]) -> None:
         """Send ``payload + {event}`` to the webhook URL, asynchronously (like Sidekiq)."""
@@ -603,13 +685,37 @@ class FakeChatwoot:
 
     async def _post(self, event: str, body: dict[str, Any]) -> None:
         raw, headers = self.signed_request(body)
+        status = 0 if self.webhooks_down else await self._send(raw, headers)
+        self.deliveries.append(Delivery(event, headers["X-Chatwoot-Delivery"],
+                                        headers["X-Chatwoot-Timestamp"], raw, status))
+        if not 200 <= status < 300 and event in ("message_created", "message_updated"):
+            stored = self.messages.get(body.get("id"))  # lib/webhooks/trigger.rb#handle_error
+            if stored is not None:
+                stored["status"] = "failed"
+                stored["content_attributes"] = {
+                    **stored["content_attributes"],
+                    "external_error": f"Webhook delivery failed (status {status})"}
+
+    async def _send(self, raw: bytes, headers: dict[str, str]) -> int:
         assert self.webhook_url is not None
         try:
             async with aiohttp.ClientSession() as http, http.post(
                     self.webhook_url, data=raw, headers=headers,
                     timeout=aiohttp.ClientTimeout(total=5)) as response:
-                status = response.status
+                return response.status
         except aiohttp.ClientError:
-            status = 0
-        self.deliveries.append(Delivery(event, headers["X-Chatwoot-Delivery"],
-                                        headers["X-Chatwoot-Timestamp"], raw, status))
+            return 0
+
+    def failed_deliveries(self, event: str | None = None) -> list[Delivery]:
+        """Deliveries that did not get a 2xx (Chatwoot never retries them)."""
+        return [d for d in self.deliveries if not 200 <= d.status < 300
+                and (event is None or d.event == event)]
+
+    async def redeliver(self, delivery: Delivery) -> int:
+        """Deliver an old body again, freshly signed (e.g. a proxy's late retry): the
+        answer's status."""
+        ts = str(int(time.time()))
+        return await self._send(delivery.raw, {
+            "Content-Type": "application/json", "X-Chatwoot-Delivery": delivery.delivery_id,
+            "X-Chatwoot-Timestamp": ts,
+            "X-Chatwoot-Signature": sign(self.webhook_secret, ts, delivery.raw)})

@@ -1,0 +1,252 @@
+"""Reconciliation: what missed webhooks would have brought is read back from Chatwoot.
+
+Chatwoot POSTs each webhook once, gives up after 5 s and never retries (CONTRACT.md §5). While
+Gigvora restarts, is down or unreachable, agent replies, status/assignee/team/label changes and
+new conversations would never reach the mirror. So, at boot and then every
+``GIGVORA_CHATWOOT_RECONCILE_S``, one run:
+
+1. takes the lease in the store (one run at a time across processes; a crashed holder's lease
+   expires) — and ingestion is idempotent anyway;
+2. lists the inbox's conversations most recently active first (``GET /conversations?inbox_id=
+   &status=all&assignee_type=all&sort_by=last_activity_at_desc&page=``, 25 a page) and stops at
+   the first one last active before the watermark (the start of the last complete run, less
+   ``slack_s`` for clock skew). Chatwoot's activity messages ("marked resolved", "added
+   billing", "assigned to …") move ``last_activity_at`` too, so changes without a reply are
+   found as well;
+3. stores each snapshot through the webhook's path (an older ``updated_at`` than stored is
+   ignored; a change is announced as ``inbox:conversation``);
+4. for a conversation whose last message (the listing's ``messages[0]``, any type) is newer
+   than the newest one read back before (``chatwoot_reconciled``), pages its messages back from
+   the newest (``before=<oldest id>``, 20 a page) to that one — the first time, to the
+   watermark — and ingests those the mirror lacks through the webhook's own
+   ``ingest_message``, so dedupe by Chatwoot id, echo suppression by ``source_id``, private
+   notes kept from members and the exactly-once announcement flags all hold as for a
+   webhook. Activity messages are skipped (webhooks never carry them). A message edited or
+   deleted meanwhile is updated like a ``message_updated``.
+
+Calls are bounded per run (``max_calls``): a run that hits the bound is ``partial``, keeps the
+watermark, and the conversations it finished are not read again, so the next run goes on
+from there. A 429 or an outage ends the run (``failed``; the client's retry policy applies
+to each call, a long ``Retry-After`` is not waited out), and the next run starts over from the
+same watermark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chatwoot_bridge import mirror
+from chatwoot_bridge.client import (
+    CONVERSATIONS_PER_PAGE,
+    MESSAGES_PER_PAGE,
+    ChatwootError,
+)
+from chatwoot_bridge.service import SupportBridge
+from chatwoot_bridge.support import FRESH_S
+from storage.chatwoot import ChatwootRecords
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileTuning:
+    """Bounds of one run (tests shrink them)."""
+
+    #: Chatwoot calls per run at most (list pages + message pages)
+    max_calls: int = 120
+    #: tolerated clock skew between Chatwoot and Gigvora
+    slack_s: float = 120.0
+    #: how far back the very first run looks (no watermark yet)
+    first_lookback_s: float = 86_400.0
+    #: the lease is renewed after every page; a crashed holder's expires after this
+    lease_s: float = 120.0
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What one run did; ``outcome``: ok, partial (call budget spent), failed, busy (another
+    process holds the lease)."""
+
+    outcome: str = "ok"
+    conversations: int = 0
+    messages: int = 0
+    calls: int = 0
+    error: str = ""
+
+
+class _BudgetSpent(Exception):
+    """The run used its ``max_calls``."""
+
+
+class Reconciler:
+    """Reads back from Chatwoot what the mirror missed (see the module docstring)."""
+
+    def __init__(self, bridge: SupportBridge, records: ChatwootRecords,
+                 tuning: ReconcileTuning | None = None, metrics: Any = None) -> None:
+        self.bridge = bridge
+        self.records = records
+        self.tuning = tuning or ReconcileTuning()
+        #: ``(runs, recovered)`` Prometheus counters, or None
+        self.metrics = metrics
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.last: RunReport | None = None
+        self._lock = asyncio.Lock()
+
+    async def run_once(self) -> RunReport:
+        """One reconciliation (one at a time in this process; ``busy`` if another holds the
+        store's lease)."""
+        async with self._lock:
+            started = time.time()
+            state = await self.records.reconcile_lease(self.owner, self.tuning.lease_s)
+            if state is None:
+                report = RunReport("busy")
+            else:
+                report = await self._run(state, started)
+            self.last = report
+            self._count(report)
+            return report
+
+    async def _run(self, state: dict[str, Any], started: float) -> RunReport:
+        report = RunReport()
+        try:
+            await self._sweep(state, started, report)
+        except _BudgetSpent:
+            report.outcome = "partial"
+        except ChatwootError as error:
+            report.outcome, report.error = "failed", str(error)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.records.reconcile_release(self.owner))
+            raise
+        except Exception as error:  # a bug or the store: reported, the next run tries again
+            log.exception("chatwoot reconciliation failed")
+            report.outcome, report.error = "failed", repr(error)
+        await self.records.reconcile_finish(
+            self.owner, started, report.outcome, report.conversations, report.messages,
+            report.error, watermark=started if report.outcome == "ok" else None)
+        log.info("chatwoot reconciliation", extra={
+            "outcome": report.outcome, "conversations": report.conversations,
+            "messages": report.messages, "calls": report.calls, "error": report.error})
+        return report
+
+    def _count(self, report: RunReport) -> None:
+        if self.metrics is None:
+            return
+        runs, recovered = self.metrics
+        runs.labels(report.outcome).inc()
+        recovered.labels("conversation").inc(report.conversations)
+        recovered.labels("message").inc(report.messages)
+
+    async def _call(self, report: RunReport, call: Any) -> Any:
+        if report.calls >= self.tuning.max_calls:
+            call.close()  # the coroutine is never awaited
+            raise _BudgetSpent
+        report.calls += 1
+        return await call
+
+    async def _sweep(self, state: dict[str, Any], started: float, report: RunReport) -> None:
+        watermark = state["watermark"] or started - self.tuning.first_lookback_s
+        floor = watermark - self.tuning.slack_s
+        client = self.bridge.client
+        page = 1
+        while True:
+            body = await self._call(report, client.list_conversations(
+                status="all", assignee_type="all", inbox_id=self.bridge.config.inbox_id,
+                page=page, sort_by="last_activity_at_desc"))
+            items = (body.get("data") or {}).get("payload") or []
+            for conv in items:
+                if float(conv.get("last_activity_at") or 0) < floor:
+                    return  # older than what the last complete run covered
+                await self._conversation(conv, floor, report)
+            if len(items) < CONVERSATIONS_PER_PAGE:
+                return
+            page += 1
+            await self.records.reconcile_lease(self.owner, self.tuning.lease_s)
+
+    async def _conversation(self, conv: dict[str, Any], floor: float,
+                            report: RunReport) -> None:
+        conversation_id = int(conv["id"])
+        mirrored = await self.records.conversation(conversation_id) is not None
+        fresh = time.time() - float(conv.get("created_at") or 0) < FRESH_S
+        event = "conversation_created" if not mirrored and fresh else "conversation_updated"
+        row, changed = await self.bridge.store_conversation(conv, event)
+        if changed:
+            report.conversations += 1
+        newest = _last_message_id(conv)
+        seen = await self.records.reconciled_message(conversation_id)
+        if newest is None or (seen is not None and newest <= seen):
+            return  # no message since its messages were last read back
+        messages = await self._messages(conversation_id, floor, seen, report)
+        known = await self.records.messages_by_chatwoot_id([int(m["id"]) for m in messages])
+        for message in messages:
+            report.messages += await self._ingest(message, row, known.get(int(message["id"])))
+        await self.records.mark_reconciled(
+            conversation_id, max([newest, *(int(m["id"]) for m in messages)]))
+
+    async def _messages(self, conversation_id: int, floor: float, seen: int | None,
+                        report: RunReport) -> list[dict[str, Any]]:
+        """The conversation's messages newer than ``seen`` (the newest id read back before)
+        or, the first time, back to ``floor`` (whole pages), oldest first."""
+        found: dict[int, dict[str, Any]] = {}
+        before: int | None = None
+        while True:
+            body = await self._call(report, self.bridge.client.list_messages(
+                conversation_id, before=before))
+            page = [m for m in (body.get("payload") or []) if isinstance(m, dict)]
+            found.update((int(m["id"]), m) for m in page)
+            if len(page) < MESSAGES_PER_PAGE:
+                break
+            oldest = min(page, key=lambda m: int(m["id"]))
+            if seen is not None and int(oldest["id"]) <= seen:
+                break
+            if seen is None and float(oldest.get("created_at") or 0) < floor:
+                break
+            before = int(oldest["id"])
+        return [found[i] for i in sorted(found)]
+
+    async def _ingest(self, message: dict[str, Any], conv: dict[str, Any],
+                      stored: dict[str, Any] | None) -> int:
+        """Mirror one API message unless the mirror has it (``stored``); 1 if it was
+        missing."""
+        if mirror.api_message_type(message) not in ("incoming", "outgoing", "template"):
+            return 0  # activity messages never arrive as webhooks either
+        payload = mirror.api_message_payload(message, int(conv["id"]))
+        if stored is None:
+            await self.bridge.ingest_message(payload, conv["user_id"], created=True)
+            return 1
+        if stored["origin"] == "chatwoot" and stored["text"] != str(message.get("content")
+                                                                    or ""):
+            await self.bridge.ingest_message(payload, conv["user_id"], created=False)
+        return 0
+
+
+def _last_message_id(conv: dict[str, Any]) -> int | None:
+    """The id of a listed conversation's last message of any type (its ``messages``: 0 or 1;
+    every new message, activity included, has a higher id)."""
+    ids = [int(m["id"]) for m in conv.get("messages") or [] if isinstance(m, dict)
+           and isinstance(m.get("id"), int)]
+    return max(ids) if ids else None
+
+
+class ReconcileWorker:
+    """Runs the reconciliation at boot, then every ``interval_s`` (a background worker of the
+    app); while another process holds the lease it tries again after the lease time."""
+
+    def __init__(self, reconciler: Reconciler, interval_s: float) -> None:
+        self.reconciler = reconciler
+        self.interval_s = interval_s
+
+    async def run(self) -> None:
+        """Forever: reconcile, sleep."""
+        while True:
+            report = await self.reconciler.run_once()
+            wait = self.interval_s
+            if report.outcome == "busy":
+                wait = min(wait, self.reconciler.tuning.lease_s)
+            await asyncio.sleep(wait)
