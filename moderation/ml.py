@@ -147,7 +147,7 @@ class BatchScorer(Generic[T]):
         self._pending: list[tuple[str, asyncio.Future[T]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
-        self._submitted = 0  # model calls handed to the worker and not finished
+        self._submitted = 0  # batches flushed to the worker whose model call has not finished
         self._closed = False
         self.batches = 0
         self.model_calls = 0  # model calls that returned (a timed-out one may, later)
@@ -180,15 +180,15 @@ class BatchScorer(Generic[T]):
         if self._max_queued is not None and self._submitted >= self._max_queued:
             _fail_all(batch, BatchOverloaded(f"{self._submitted} batches already queued"))
             return
+        self._submitted += 1  # counted from now: the task may start after the next flush
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
     def _submit(self, texts: list[str]) -> asyncio.Future[Sequence[T]]:
         loop = asyncio.get_running_loop()
-        self._submitted += 1
         done = self._executor.submit(self._timed_predict, texts)
-        done.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished))
+        done.add_done_callback(lambda _: _call_soon(loop, self._finished))
         return asyncio.wrap_future(done, loop=loop)
 
     def _timed_predict(self, texts: list[str]) -> Sequence[T]:
@@ -228,6 +228,15 @@ class BatchScorer(Generic[T]):
             task.cancel()
         await asyncio.gather(*self._flushes, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """``callback`` on ``loop`` from any thread; nothing if the loop is already closed (a
+    timed-out model call that finishes after shutdown)."""
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:
+        pass
 
 
 def _fail_all(batch: Sequence[tuple[str, asyncio.Future[Any]]], exc: BaseException) -> None:

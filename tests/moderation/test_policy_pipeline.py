@@ -3,8 +3,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +14,7 @@ from moderation.base import Span, StageContext, StageResult, StageUnavailable
 from moderation.cli import run_classify
 from moderation.detox import DetoxifySettings, detoxify_status
 from moderation.evaluation import evaluate, load_eval
-from moderation.ml import BatchScorer, MLScoreMapping
+from moderation.ml import BatchOverloaded, BatchScorer, MLScoreMapping
 from moderation.pipeline import Pipeline, classify_text
 from moderation.policy import LabelRule, Policy, mask_text
 from moderation.service import ModerationService
@@ -147,6 +149,29 @@ def test_batch_scorer_propagates_model_errors() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(main())
+
+
+def test_batch_scorer_times_out_a_stuck_batch_and_bounds_its_queue() -> None:
+    release = threading.Event()
+
+    def stuck(texts: list[str]) -> list[float]:
+        release.wait(5)
+        return [0.0 for _ in texts]
+
+    async def main() -> tuple[Any, Any, float]:
+        scorer = BatchScorer(stuck, max_batch=1, batch_timeout_s=0.1, max_queued_batches=1)
+        try:
+            first, second = await asyncio.gather(scorer.score("a"), scorer.score("b"),
+                                                 return_exceptions=True)
+            release.set()
+            await asyncio.sleep(0.05)  # the worker finishes the timed-out call
+            return first, second, await scorer.score("c")
+        finally:
+            await scorer.aclose()
+
+    first, second, third = asyncio.run(main())
+    assert isinstance(first, TimeoutError) and isinstance(second, BatchOverloaded)
+    assert third == 0.0  # the worker is free again
 
 
 def test_ml_mapping_ignores_unconfident_scores() -> None:
