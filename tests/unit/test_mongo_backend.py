@@ -171,3 +171,101 @@ async def test_a_cancelled_leader_does_not_strand_the_batch() -> None:
     assert sorted(m.seq for m, _ in results) == [2, 3, 4, 5, 6]  # the leader's seq 1 committed
     assert leader.cancelled() and store.committed_ops == 6
     assert not store._batches and store._queues == {}
+
+
+# against a server: the fake (tests/fakes/mongo) or GIGVORA_TEST_MONGO_URL ---------------------
+@pytest.fixture
+async def two_nodes(mongo_url: str) -> AsyncIterator[tuple[MongoStore, MongoStore]]:
+    """Two stores on one database, as two nodes share it (each with its own client)."""
+    from storage import Channel
+
+    first, second = MongoStore(mongo_url), MongoStore(mongo_url)
+    await first.open()
+    await second.open()
+    await first.ensure_channel(Channel(id="c", name="C"))
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_two_nodes_appending_to_one_channel_get_gap_free_seqs(
+        two_nodes: tuple[MongoStore, MongoStore]) -> None:
+    first, second = two_nodes
+    results = await asyncio.gather(*(
+        (first if i % 2 else second).append_message(draft(str(i))) for i in range(200)))
+    assert sorted(m.seq for m, _ in results) == list(range(1, 201))
+    history = await first.history("c", after_seq=0, limit=500)
+    assert [m.seq for m in history] == list(range(1, 201))
+    assert {m.text for m in history} == {str(i) for i in range(200)}
+
+
+async def test_two_nodes_racing_one_client_id_store_one_message(
+        two_nodes: tuple[MongoStore, MongoStore]) -> None:
+    first, second = two_nodes
+    results = await asyncio.gather(*(
+        store.append_message(draft(f"try {i}", "same-key"))
+        for i in range(10) for store in (first, second)))
+    assert len({m.id for m, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert [m.seq for m in await second.history("c")] == [1]
+
+
+async def test_concurrent_reactions_from_two_nodes_all_land(
+        two_nodes: tuple[MongoStore, MongoStore]) -> None:
+    first, second = two_nodes
+    message, _ = await first.append_message(draft("react to me"))
+    await asyncio.gather(*((first if i % 2 else second).set_reaction(message.id, "👍", f"u{i}",
+                                                                      True)
+                           for i in range(12)))
+    stored = await second.get_message(message.id)
+    assert stored is not None and sorted(stored.reactions["👍"]) == sorted(
+        f"u{i}" for i in range(12))
+
+
+async def test_a_failed_append_leaves_no_gap(two_nodes: tuple[MongoStore, MongoStore]) -> None:
+    first, _ = two_nodes
+    await first.append_message(draft("one"))
+    messages = first._collection("messages")
+    await messages.insert_one({"_id": "squatter", "channel_id": "c", "seq": 2})  # seq 2 taken
+    with pytest.raises(StoreUnavailable):
+        await first.append_message(draft("two"))
+    assert (await first.channel_last_seqs(["c"])) == {"c": 1}  # the counter rolled back
+    await messages.delete_one({"_id": "squatter"})
+    message, _ = await first.append_message(draft("two again"))
+    assert message.seq == 2
+
+
+async def test_a_standalone_server_is_refused() -> None:
+    pytest.importorskip("mongomock")
+    from tests.fakes.mongo import FakeMongo
+
+    standalone = await FakeMongo(set_name=None).start()
+    store = MongoStore(standalone.url)
+    try:
+        with pytest.raises(StoreUnavailable, match="must be a replica set"):
+            await store.open()
+    finally:
+        await store.close()
+        await standalone.stop()
+
+
+async def test_store_operations_fail_within_the_deadline_when_the_server_goes() -> None:
+    pytest.importorskip("mongomock")
+    from storage import Channel
+    from tests.fakes.mongo import FakeMongo
+
+    server = await FakeMongo().start()
+    store = MongoStore(server.url + "?timeoutMS=1000")
+    try:
+        await store.open()
+        await store.ensure_channel(Channel(id="c", name="C"))
+        assert (await store.append_message(draft("before")))[0].seq == 1
+        await server.stop()
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.append_message(draft("during"))
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        assert time.monotonic() - started < 4
+    finally:
+        await store.close()

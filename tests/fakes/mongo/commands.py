@@ -73,11 +73,12 @@ def no_such_transaction(number: int, transient: bool = True) -> CommandError:
 class Commands:
     """The command layer of one fake server: sessions, cursors, and the handlers."""
 
-    def __init__(self, engine: Engine, address: str, set_name: str) -> None:
+    def __init__(self, engine: Engine, address: str, set_name: str | None) -> None:
         self.engine, self.address, self.set_name = engine, address, set_name
         self.sessions: dict[Any, Session] = {}
         self.cursors: dict[int, Cursor] = {}
         self.seen: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # codeName (or write error code) answered
         self.election_id = ObjectId("7fffffff0000000000000001")
 
     async def run(self, db: str, cmd: Doc, connection_id: int) -> Doc:
@@ -89,6 +90,9 @@ class Commands:
             reply = await self._dispatch(name, db, cmd, connection_id)
         except CommandError as error:
             reply = error.reply()
+            self.errors[error.code_name] += 1
+        for write_error in reply.get("writeErrors", ()):
+            self.errors[f"write error {write_error['code']}"] += 1
         reply.setdefault("ok", 1.0)
         now = self.engine.cluster_time()
         reply["$clusterTime"] = {"clusterTime": now, "signature": {
@@ -126,12 +130,14 @@ class Commands:
         return reply
 
     def hello(self, modern: bool, connection_id: int) -> Doc:
-        """A writable primary of a one-member replica set (so drivers allow transactions)."""
+        """A writable primary of a one-member replica set (so drivers allow transactions), or
+        a standalone server when the fake has no set name."""
+        member: Doc = {} if self.set_name is None else {
+            "hosts": [self.address], "setName": self.set_name, "setVersion": 1,
+            "secondary": False, "primary": self.address, "me": self.address,
+            "electionId": self.election_id}
         return {"helloOk": True, ("isWritablePrimary" if modern else "ismaster"): True,
-                "hosts": [self.address], "setName": self.set_name, "setVersion": 1,
-                "secondary": False, "primary": self.address, "me": self.address,
-                "electionId": self.election_id,
-                "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
+                **member, "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
                 "maxWriteBatchSize": 100_000,
                 "localTime": datetime.now(UTC).replace(tzinfo=None),
                 "logicalSessionTimeoutMinutes": 30, "connectionId": connection_id,
@@ -145,12 +151,25 @@ class Commands:
         return self.sessions.setdefault(canon(lsid["id"]), Session())
 
     def _transaction(self, session: Session | None, cmd: Doc) -> Transaction | None:
+        if self.set_name is None and "txnNumber" in cmd:
+            raise CommandError(20, "IllegalOperation", "Transaction numbers are only allowed on "
+                               "a replica set member or mongos")
         if cmd.get("autocommit") is not False:
             return None
         if session is None or "txnNumber" not in cmd:
             raise CommandError(50768, "InvalidOptions",
                                "autocommit:false needs a session and a txnNumber")
         number = int(cmd["txnNumber"])
+        if "writeConcern" in cmd:
+            raise CommandError(72, "InvalidOptions", "Cannot set write concern after starting "
+                               "a transaction (only commit and abort take one)")
+        level = (cmd.get("readConcern") or {}).get("level", "snapshot")
+        if level not in ("snapshot", "majority", "local"):
+            raise CommandError(72, "InvalidOptions", f"read concern level {level} is not "
+                               "supported in a transaction")
+        if "readConcern" in cmd and not cmd.get("startTransaction"):
+            raise CommandError(72, "InvalidOptions", "Only the first command in a transaction "
+                               "may specify a readConcern")
         if cmd.get("startTransaction"):
             if number <= session.txn_number:
                 raise CommandError(225, "TransactionTooOld",

@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class FakeMongo:
-    """A one-member replica set speaking the wire protocol on ``host:port`` (0: a free port)."""
+    """A one-member replica set speaking the wire protocol on ``host:port`` (0: a free port);
+    with ``set_name=None`` a standalone server (no transactions)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, set_name: str = "rs0",
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, set_name: str | None = "rs0",
                  transaction_lifetime_s: float = 60.0) -> None:
         self.host, self.port, self.set_name = host, port, set_name
         self.engine = Engine(transaction_lifetime_s)
