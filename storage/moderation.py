@@ -18,6 +18,7 @@ import orjson
 
 from storage.base import Conflict, NotFound, new_id, now_iso
 from storage.sqlite import SQLiteStore
+from storage.sqlite_keys import Key, flat, keys_cte
 
 GENESIS = "0" * 64
 HOLD_PROBE = "moderation_hold"
@@ -39,9 +40,16 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()
 
 def _hold_by_key(conn: sqlite3.Connection, channel_id: str, author_id: str, client_id: str
                  ) -> dict[str, Any] | None:
-    rows = _rows(conn, "SELECT * FROM moderation_holds WHERE channel_id = ? AND author_id = ? "
-                 "AND client_id = ?", (channel_id, author_id, client_id))
-    return rows[0] if rows else None
+    return _holds_by_keys(conn, [(channel_id, author_id, client_id)]).get(
+        (channel_id, author_id, client_id))
+
+
+def _holds_by_keys(conn: sqlite3.Connection, keys: list[Key]) -> dict[Key, dict[str, Any]]:
+    """The holds of these idempotency keys, in one statement (a key probe of the store)."""
+    rows = _rows(conn, keys_cte(len(keys)) + "SELECT h.* FROM k JOIN moderation_holds AS h ON "
+                 "h.channel_id = k.c AND h.author_id = k.a AND h.client_id = k.i",
+                 tuple(flat(keys)))
+    return {(row["channel_id"], row["author_id"], row["client_id"]): row for row in rows}
 
 
 def _one(conn: sqlite3.Connection, table: str, key: str, value: str) -> dict[str, Any]:
@@ -107,7 +115,7 @@ class ModerationRecords:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         # A new message's hold lookup rides on the store's idempotency read (see find_hold).
-        store.key_probes.setdefault(HOLD_PROBE, _hold_by_key)
+        store.key_probes.setdefault(HOLD_PROBE, _holds_by_keys)
 
     # audit ------------------------------------------------------------------------------------
     async def audit(self, actor_id: str, action: str, target_type: str, target_id: str,

@@ -35,16 +35,17 @@ from storage.base import (
     new_id,
     now_iso,
 )
+from storage.sqlite_keys import Found, Key, KeyLookups, KeyProbe, flat, keys_cte
 from storage.sqlite_readers import Checkpointer, ReaderPool
 
 T = TypeVar("T")
 MAX_BATCH = 512
 #: Answers of key probes (see ``SQLiteStore.key_probes``) kept at most this many, this long.
 PROBED_MAX = 4096
-PROBED_TTL_S = 1.0
-KeyProbe = Callable[[sqlite3.Connection, str, str, str], Any]
+PROBED_TTL_S = 2.0
 MESSAGE_COLUMNS = ("id, channel_id, seq, author_id, author_name, text, client_id, thread_id, "
                    "created_at, edited_at, deleted, reactions")
+_BY_KEYS_COLUMNS = ", ".join("m." + column.strip() for column in MESSAGE_COLUMNS.split(","))
 Op = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
 
 
@@ -210,13 +211,13 @@ class SQLiteStore:
         self._checkpointer: Checkpointer | None = None
         #: Recently stored messages by idempotency key (answers retries without a round trip).
         self.recent = RecentMessages()
-        #: Lookups by idempotency key ``(conn, channel, author, client_id)`` that other storage
-        #: modules add (moderation: its holds); ``find_by_client_id`` runs them in the same
-        #: reader round trip when the key has no message, and ``take_probed`` hands each
-        #: answer out once, within ``PROBED_TTL_S`` — one thread hand-off per new message
-        #: instead of one per lookup.
+        #: Lookups by idempotency key that other storage modules add (moderation: its holds;
+        #: ``probe(conn, keys) -> {key: answer}``); ``find_by_client_id`` runs them in the same
+        #: batched reader call for keys without a message (``storage.sqlite_keys``), and
+        #: ``take_probed`` hands each answer out once, within ``PROBED_TTL_S``.
         self.key_probes: dict[str, KeyProbe] = {}
         self._probed: dict[tuple[str, str, str, str], tuple[float, Any]] = {}
+        self._keys = KeyLookups(self._submit_read, _by_keys, self.key_probes)
         self.commits = 0
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
@@ -298,9 +299,12 @@ class SQLiteStore:
         return await self._writer.submit(fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._submit_read(fn, *args)
+
+    def _submit_read(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._readers is None:
             raise StoreUnavailable("store is closed")
-        return await self._readers.submit(fn, args)
+        return self._readers.submit(fn, args)
 
     async def ping(self) -> None:
         """A read round-trip through the reader pool."""
@@ -355,15 +359,11 @@ class SQLiteStore:
         first = self.recent.get(channel_id, author_id, client_id)
         if first is not None:
             return first
-        if not self.key_probes:
-            first = await self._read(_by_client_id, channel_id, author_id, client_id)
-        else:
-            probes = tuple(self.key_probes.items())
-            first, answers = await self._read(_by_key, channel_id, author_id, client_id, probes)
-            if first is None:
-                self._keep_probed(channel_id, author_id, client_id, answers)
+        first, answers = await self._keys.find((channel_id, author_id, client_id))
         if first is not None:
             self.recent.remember(first)
+        elif answers:
+            self._keep_probed(channel_id, author_id, client_id, answers)
         return first
 
     def _keep_probed(self, channel_id: str, author_id: str, client_id: str,
@@ -496,12 +496,24 @@ _INSERT_NEXT = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT ?, id, last_se
                 "RETURNING seq")
 
 
-def _by_key(conn: sqlite3.Connection, channel_id: str, author_id: str, client_id: str,
-            probes: tuple[tuple[str, KeyProbe], ...]) -> tuple[Message | None, dict[str, Any]]:
-    first = _by_client_id(conn, channel_id, author_id, client_id)
-    if first is not None:
-        return first, {}
-    return None, {name: probe(conn, channel_id, author_id, client_id) for name, probe in probes}
+def _by_keys(conn: sqlite3.Connection, keys: list[Key],
+             probes: tuple[tuple[str, KeyProbe], ...]) -> dict[Key, Found]:
+    """The first message of each key, and for keys without one the probes' answers (all in
+    one statement each; see ``storage.sqlite_keys``)."""
+    rows = conn.execute(keys_cte(len(keys)) + f"SELECT {_BY_KEYS_COLUMNS} FROM k JOIN messages "
+                        "AS m ON m.channel_id = k.c AND m.author_id = k.a AND m.client_id = k.i",
+                        flat(keys)).fetchall()
+    found: dict[Key, Found] = {}
+    for row in rows:
+        message = _message(row)
+        assert message.client_id is not None
+        found[(message.channel, message.author_id, message.client_id)] = (message, {})
+    missing = [key for key in keys if key not in found]
+    if missing and probes:
+        answers = {name: probe(conn, missing) for name, probe in probes}
+        for key in missing:
+            found[key] = (None, {name: answers[name].get(key) for name, _ in probes})
+    return found
 
 
 def _append(conn: sqlite3.Connection, d: MessageDraft) -> tuple[Message, bool]:
