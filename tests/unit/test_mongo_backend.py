@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -269,3 +270,68 @@ async def test_store_operations_fail_within_the_deadline_when_the_server_goes() 
         assert time.monotonic() - started < 4
     finally:
         await store.close()
+
+
+# failure paths, through mongod's failCommand fail point (the fake has it; a real server needs
+# enableTestCommands=1) ------------------------------------------------------------------------
+@asynccontextmanager
+async def fail_command(url: str, times: int, **data: Any) -> AsyncIterator[None]:
+    """Fail the store's next ``times`` matching commands (only the store's: by appName)."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    try:
+        await client.admin.command({"configureFailPoint": "failCommand",
+                                    "mode": {"times": times},
+                                    "data": {"appName": "gigvora-live", **data}})
+        yield
+    finally:
+        await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+        await client.close()
+
+
+async def test_an_append_survives_a_connection_dropped_mid_transaction(
+        two_nodes: tuple[MongoStore, MongoStore], mongo_url: str) -> None:
+    store, _ = two_nodes
+    async with fail_command(mongo_url, 1, failCommands=["insert"], closeConnection=True):
+        message, created = await store.append_message(draft("through a network error", "k"))
+    assert created and message.seq == 1
+    again, created_again = await store.append_message(draft("retry", "k"))
+    assert again == message and not created_again
+    assert [m.seq for m in await store.history("c")] == [1]
+
+
+async def test_a_commit_with_an_unknown_outcome_is_retried_not_repeated(
+        two_nodes: tuple[MongoStore, MongoStore], mongo_url: str) -> None:
+    store, _ = two_nodes
+    timeout = {"code": 64, "codeName": "WriteConcernFailed", "errInfo": {"wtimeout": True},
+               "errmsg": "waiting for replication timed out"}
+    async with fail_command(mongo_url, 1, failCommands=["commitTransaction"],
+                            writeConcernError=timeout):
+        message, _ = await store.append_message(draft("committed once"))
+    assert message.seq == 1
+    assert [m.text for m in await store.history("c")] == ["committed once"]
+    assert (await store.append_message(draft("next")))[0].seq == 2
+
+
+async def test_retryable_writes_ride_out_a_step_down(
+        two_nodes: tuple[MongoStore, MongoStore], mongo_url: str) -> None:
+    store, _ = two_nodes
+    message, _ = await store.append_message(draft("typo"))
+    async with fail_command(mongo_url, 1, failCommands=["findAndModify"], errorCode=10107):
+        edited = await store.edit_message(message.id, "fixed")  # NotWritablePrimary, retried
+    assert edited.text == "fixed"
+    async with fail_command(mongo_url, 1, failCommands=["find"], errorCode=11600):
+        assert [m.text for m in await store.history("c")] == ["fixed"]  # retryable read
+    async with fail_command(mongo_url, 1, failCommands=["findAndModify"], errorCode=91):
+        assert await store.set_read("u", "c", 1) == 1
+
+
+async def test_a_failed_transaction_statement_is_store_unavailable_and_consumes_nothing(
+        two_nodes: tuple[MongoStore, MongoStore], mongo_url: str) -> None:
+    store, _ = two_nodes
+    async with fail_command(mongo_url, 1, failCommands=["insert"], errorCode=50):
+        with pytest.raises(StoreUnavailable):
+            await store.append_message(draft("refused"))
+    assert await store.channel_last_seqs(["c"]) == {"c": 0}
+    assert (await store.append_message(draft("accepted")))[0].seq == 1

@@ -134,3 +134,22 @@ async def test_find_by_client_id(store: Store) -> None:
     assert await store.find_by_client_id("c", "u", "key") == first
     assert await store.find_by_client_id("c", "u", "other") is None
     assert await store.find_by_client_id("c", "v", "key") is None
+
+
+async def test_history_edges(store: Store) -> None:
+    root, _ = await store.append_message(draft("root"))
+    for i in range(6):
+        await store.append_message(MessageDraft("c", "u", "U", f"r{i}", None,
+                                                root.id if i % 2 else None))
+    assert [m.seq for m in await store.history("c", after_seq=1, before_seq=5, limit=10)] \
+        == [2, 3, 4]
+    assert [m.seq for m in await store.history("c", thread_id=root.id, before_seq=6)] \
+        == [1, 3, 5]
+    assert [m.seq for m in await store.history("c", thread_id=root.id, after_seq=1,
+                                               limit=2)] == [3, 5]
+    assert [m.seq for m in await store.history("c", limit=1)] == [7]
+    assert await store.history("missing") == []
+    await store.delete_message(root.id)
+    oldest = (await store.history("c", after_seq=0, limit=1))[0]
+    assert oldest.deleted and oldest.text == "" and oldest.id == root.id
+    assert (await store.ensure_channel(Channel(id="c", name="other"))).last_seq == 7

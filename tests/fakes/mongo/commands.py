@@ -27,6 +27,7 @@ from tests.fakes.mongo.engine import (
     matches,
     sort_docs,
 )
+from tests.fakes.mongo.failpoints import CloseConnection, FailPoint, configure, failure_error
 from tests.fakes.mongo.views import View
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,21 @@ class Commands:
         self.seen: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # codeName (or write error code) answered
         self.election_id = ObjectId("7fffffff0000000000000001")
+        self.fail_point: FailPoint | None = None
 
-    async def run(self, db: str, cmd: Doc, connection_id: int) -> Doc:
-        """Answer one command; every reply carries the cluster time, as a replica set's."""
+    async def run(self, db: str, cmd: Doc, connection_id: int,
+                  app_name: str | None = None) -> Doc:
+        """Answer one command; every reply carries the cluster time, as a replica set's.
+        Raises CloseConnection when a fail point says so."""
         name = next(iter(cmd), "")
         self.seen[name] += 1
         log.debug("command %s on %s: %s", name, db, sorted(cmd))
+        failure = self.fail_point.take(name, app_name) if self.fail_point else None
         try:
-            reply = await self._dispatch(name, db, cmd, connection_id)
+            if failure is not None:
+                reply = await self._fail(failure, name, db, cmd, connection_id)
+            else:
+                reply = await self._dispatch(name, db, cmd, connection_id)
         except CommandError as error:
             reply = error.reply()
             self.errors[error.code_name] += 1
@@ -100,10 +108,33 @@ class Commands:
         reply["operationTime"] = now
         return reply
 
+    async def _fail(self, failure: Doc, name: str, db: str, cmd: Doc,
+                    connection_id: int) -> Doc:
+        """What a ``failCommand`` fail point does to this command."""
+        if failure.get("blockConnection"):
+            await asyncio.sleep(float(failure.get("blockTimeMS", 0)) / 1000)
+        if failure.get("closeConnection"):
+            raise CloseConnection()
+        retryable_write = ("txnNumber" in cmd and cmd.get("autocommit") is None
+                           and name.lower() in WRITES)
+        if "errorCode" in failure:
+            session = self._session(cmd)
+            if session is not None and cmd.get("autocommit") is False and \
+                    session.txn is not None:
+                self.engine.abort(session.txn)  # a failed statement ends its transaction
+            raise failure_error(failure, name, retryable_write)
+        reply = await self._dispatch(name, db, cmd, connection_id)
+        if "writeConcernError" in failure:  # the write happened; its durability is unknown
+            reply["writeConcernError"] = dict(failure["writeConcernError"])
+        return reply
+
     async def _dispatch(self, name: str, db: str, cmd: Doc, connection_id: int) -> Doc:
         lowered = name.lower()
         if lowered in ("hello", "ismaster"):
             return self.hello(lowered == "hello", connection_id)
+        if lowered == "configurefailpoint":
+            self.fail_point = configure(cmd)
+            return {}
         handler = HANDLERS.get(lowered)
         if handler is None:
             log.warning("fake MongoDB: unsupported command %s", name)

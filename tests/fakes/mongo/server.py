@@ -11,6 +11,7 @@ import threading
 from tests.fakes.mongo import handlers  # noqa: F401  (registers the command handlers)
 from tests.fakes.mongo.commands import Commands
 from tests.fakes.mongo.engine import CommandError, Engine
+from tests.fakes.mongo.failpoints import CloseConnection
 from tests.fakes.mongo.wire import (
     MORE_TO_COME,
     OP_MSG,
@@ -61,13 +62,19 @@ class FakeMongo:
         task = asyncio.current_task()
         assert task is not None and self.commands is not None
         self._connections.add(task)
-        connection_id = next(self._ids)
+        connection_id, app_name = next(self._ids), None
         try:
             while True:
                 request = await read_request(reader)
+                client = request.command.get("client")  # the handshake's metadata
+                if isinstance(client, dict):
+                    app_name = (client.get("application") or {}).get("name")
                 try:
                     reply = await self.commands.run(request.database, request.command,
-                                                    connection_id)
+                                                    connection_id, app_name)
+                except CloseConnection:
+                    writer.transport.abort()
+                    return
                 except Exception as error:  # a bug in the fake: answer, keep the connection
                     log.exception("fake MongoDB failed on %s", next(iter(request.command)))
                     reply = CommandError(1, "InternalError", f"fake: {error!r}").reply()
