@@ -171,23 +171,34 @@ class Reconciler:
 
     async def _conversation(self, conv: dict[str, Any], floor: float,
                             report: RunReport) -> None:
+        """A conversation the mirror did not know is stored first (tracked for routing and
+        SLA); a known one after its missing messages, so they meet its SLA timers as they
+        would have before a status change that came later (e.g. resolved)."""
         conversation_id = int(conv["id"])
-        mirrored = await self.records.conversation(conversation_id) is not None
-        fresh = time.time() - float(conv.get("created_at") or 0) < FRESH_S
-        event = "conversation_created" if not mirrored and fresh else "conversation_updated"
-        row, changed = await self.bridge.store_conversation(conv, event)
-        if changed:
-            report.conversations += 1
+        row = await self.records.conversation(conversation_id)
+        mirrored = row is not None
+        if row is None:
+            fresh = time.time() - float(conv.get("created_at") or 0) < FRESH_S
+            row = await self._snapshot(conv, "conversation_created" if fresh
+                                       else "conversation_updated", report)
         newest = _last_message_id(conv)
         seen = await self.records.reconciled_message(conversation_id)
-        if newest is None or (seen is not None and newest <= seen):
-            return  # no message since its messages were last read back
-        messages = await self._messages(conversation_id, floor, seen, report)
-        known = await self.records.messages_by_chatwoot_id([int(m["id"]) for m in messages])
-        for message in messages:
-            report.messages += await self._ingest(message, row, known.get(int(message["id"])))
-        await self.records.mark_reconciled(
-            conversation_id, max([newest, *(int(m["id"]) for m in messages)]))
+        if newest is not None and (seen is None or newest > seen):
+            messages = await self._messages(conversation_id, floor, seen, report)
+            known = await self.records.messages_by_chatwoot_id([int(m["id"]) for m in messages])
+            for message in messages:
+                report.messages += await self._ingest(message, row,
+                                                      known.get(int(message["id"])))
+            await self.records.mark_reconciled(
+                conversation_id, max([newest, *(int(m["id"]) for m in messages)]))
+        if mirrored:
+            await self._snapshot(conv, "conversation_updated", report)
+
+    async def _snapshot(self, conv: dict[str, Any], event: str, report: RunReport
+                        ) -> dict[str, Any]:
+        row, changed = await self.bridge.store_conversation(conv, event)
+        report.conversations += int(changed)
+        return row
 
     async def _messages(self, conversation_id: int, floor: float, seen: int | None,
                         report: RunReport) -> list[dict[str, Any]]:
@@ -218,7 +229,10 @@ class Reconciler:
             return 0  # activity messages never arrive as webhooks either
         payload = mirror.api_message_payload(message, int(conv["id"]))
         if stored is None:
-            await self.bridge.ingest_message(payload, conv["user_id"], created=True)
+            written = message.get("created_at")
+            await self.bridge.ingest_message(
+                payload, conv["user_id"], created=True,
+                at=float(written) if isinstance(written, int | float) else None)
             return 1
         if stored["origin"] == "chatwoot" and stored["text"] != str(message.get("content")
                                                                     or ""):

@@ -278,23 +278,24 @@ class SupportBridge:
         await self.ingest_message(payload, user_id, created=event == "message_created")
 
     async def ingest_message(self, payload: dict[str, Any], user_id: str | None, *,
-                             created: bool = True) -> dict[str, Any]:
+                             created: bool = True, at: float | None = None) -> dict[str, Any]:
         """Mirror one message (a ``message_created``/``message_updated`` payload, or an API
         message shaped like one by ``mirror.api_message_payload``) and tell who should know:
         a Chatwoot id seen before or the echo of a message the bridge posted updates the
         stored one, and the compare-and-set flags tell agents and the member once. The
-        webhook worker and the reconciliation both come through here."""
+        webhook worker and the reconciliation both come through here; ``at`` (epoch seconds,
+        default now) is when it happened, for the SLA timers."""
         row = mirror.message_row(payload, user_id)
         stored, _ = await self.records.mirror_message(row, mirror.echo_of(payload))
-        await self._timers(stored)
+        await self._timers(stored, at)
         await self._tell_agents(stored, new=created)
         await self._tell_member(stored, updated=not created)
         return stored
 
-    async def _timers(self, message: dict[str, Any]) -> None:
+    async def _timers(self, message: dict[str, Any], at: float | None = None) -> None:
         """Meet or start SLA timers; when they moved, agents get the conversation again
         (``event: "sla_updated"``) so their countdowns are never stale."""
-        if self.support is None or not await self.support.on_message(message):
+        if self.support is None or not await self.support.on_message(message, at):
             return
         row = await self.records.conversation(int(message["conversation_id"]))
         if row is not None:

@@ -174,15 +174,16 @@ class SupportDesk:
         if await self.records.track(state, route) and route:
             self.bridge.wake_outbox()
 
-    async def on_message(self, message: dict[str, Any]) -> bool:
-        """A message was stored or posted: meet or start response timers. True when the
+    async def on_message(self, message: dict[str, Any], at: float | None = None) -> bool:
+        """A message was stored or posted (``at``: when it was written, for a message read
+        back later; default now): meet or start response timers. True when the
         conversation's ``sla`` changed (the agents' timers need the new view)."""
         if message["private"] or message["conversation_id"] is None:
             return False
         state = await self.records.state(int(message["conversation_id"]))
         if state is None or state["resolved_at"] is not None or not state["fresh"]:
             return False  # (first responses are measured for analytics with or without a policy)
-        now = time.time()
+        now = time.time() if at is None else min(at, time.time())  # read back later
         changes: dict[str, Any] = {}
         if message["message_type"] in ("outgoing", "template"):
             if message["author_kind"] != "agent":

@@ -250,3 +250,30 @@ async def test_reconciliation_off(tmp_path: Path, fake: FakeChatwoot) -> None:
         assert check["status"] == "pass" and check["observedValue"] == "off"
     finally:
         await stack.live.stop()
+
+
+async def test_a_recovered_reply_meets_the_sla_when_it_was_written(tmp_path: Path,
+                                                                  fake: FakeChatwoot) -> None:
+    policies = [{"name": "std", "first_response_s": 3600, "resolution_s": 86400}]
+    stack = await start_stack(tmp_path, fake, chatwoot_reconcile_s=0,
+                              chatwoot_sla_policies=policies)
+    try:
+        agent, member = await stack.agent(), await stack.member("ana")
+        conv_id = await open_conversation(stack, member, agent)
+        fake.webhooks_down = True
+        reply = fake.agent_reply(conv_id, "Sorted, sorry for the wait")
+        fake.dashboard_status(conv_id, "resolved")
+        await fake.drain()
+        await asyncio.sleep(1.1)
+        assert (await reconciler(stack).run_once()).messages == 1
+        desk = stack.plugin.desk
+        assert desk is not None
+        state = await desk.records.state(conv_id)
+        assert state is not None and state["resolved_at"] is not None
+        # the reply was read back after the resolution, yet counts when it was written
+        assert state["first_response_at"] == int(reply["created_at"])
+        listing = await agent.ok("inbox:list", {}, namespace="/inbox")
+        assert listing["conversations"][0]["status"] == "resolved"
+    finally:
+        await fake.drain()
+        await stack.live.stop()
