@@ -16,6 +16,7 @@ torch and transformers are imported there, lazily, never on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import sys
@@ -57,7 +58,7 @@ class DetoxifySettings:
     timeout_s: float = 1.5
     max_batch: int = 16
     max_delay_ms: float = 5.0
-    max_queued_batches: int = 2
+    max_waiting_batches: int = 2  # texts waiting for a busy model: this many max_batch
     threads: int = 1
 
     @classmethod
@@ -279,18 +280,23 @@ class DetoxifyStage:
 class BatchedDetoxifyStage:
     """Async Detoxify stage over a batch scorer: ``await`` never blocks the event loop.
 
-    The scorer's per-batch timeout bounds the wait; a timeout, an overloaded queue or a
-    model error raises, and the pipeline fails closed.
+    A message waits at most ``timeout_s`` (for a busy model, then for its own batch); a
+    timeout, a full queue or a model error raises, and the pipeline fails closed.
     """
 
     name = STAGE
 
     def __init__(
-        self, scorer: BatchScorer[dict[str, float]], thresholds: DetoxifyThresholds
+        self,
+        scorer: BatchScorer[dict[str, float]],
+        thresholds: DetoxifyThresholds,
+        timeout_s: float,
     ) -> None:
         self._scorer = scorer
         self._thresholds = thresholds
+        self._timeout_s = timeout_s
 
     async def classify_async(self, text: str, ctx: StageContext) -> StageResult:
-        """Score ``text`` in the next batch."""
-        return self._thresholds.result(await self._scorer.score(text))
+        """Score ``text`` in the next batch; waiting included, at most ``timeout_s``."""
+        probabilities = await asyncio.wait_for(self._scorer.score(text), self._timeout_s)
+        return self._thresholds.result(probabilities)

@@ -110,7 +110,7 @@ class ProfanityCheckStage:
 
 
 class BatchOverloaded(RuntimeError):
-    """A batch was refused because the worker already has ``max_queued_batches`` waiting."""
+    """A text was refused because ``max_waiting`` texts already wait for a busy model."""
 
 
 class BatchScorer(Generic[T]):
@@ -121,11 +121,13 @@ class BatchScorer(Generic[T]):
     single-thread executor and every flush task; :meth:`aclose` cancels waiters and
     shuts the executor down.
 
-    Optional bounds (the Detoxify tier sets both): ``batch_timeout_s`` fails a batch whose
-    model call takes longer (its texts get :class:`TimeoutError`; the thread finishes the
-    call in the background and is then free again), and ``max_queued_batches`` refuses a
-    batch with :class:`BatchOverloaded` while that many are already submitted to the
-    worker and not finished, so a slow or stuck model cannot grow an unbounded queue.
+    Bounded mode (``max_waiting`` set; the Detoxify tier): one batch at a time goes to the
+    model; texts arriving meanwhile gather and go together (up to ``max_batch``) when it
+    returns, so batches grow with the load. A text arriving while ``max_waiting`` already
+    wait is refused at once with :class:`BatchOverloaded`, and waiters that gave up are
+    dropped. ``batch_timeout_s`` fails a batch whose model call takes longer (its texts
+    get :class:`TimeoutError`; the call cannot be interrupted: the worker finishes it,
+    counted as busy until then, so a stuck model ends in refusals, not a growing queue).
     """
 
     def __init__(
@@ -135,19 +137,19 @@ class BatchScorer(Generic[T]):
         max_batch: int = 64,
         max_delay_s: float = 0.005,
         batch_timeout_s: float | None = None,
-        max_queued_batches: int | None = None,
+        max_waiting: int | None = None,
         thread_name: str = "moderation-ml",
     ) -> None:
         self._predict_many = predict_many
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
         self._batch_timeout_s = batch_timeout_s
-        self._max_queued = max_queued_batches
+        self._max_waiting = max_waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         self._pending: list[tuple[str, asyncio.Future[T]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
-        self._submitted = 0  # batches flushed to the worker whose model call has not finished
+        self._busy = 0  # batches flushed whose model call has not returned
         self._closed = False
         self.batches = 0
         self.model_calls = 0  # model calls that returned (a timed-out one may, later)
@@ -161,6 +163,8 @@ class BatchScorer(Generic[T]):
         """Queue ``text`` and wait for its score."""
         if self._closed:
             raise RuntimeError("BatchScorer is closed")
+        if self._max_waiting is not None and len(self._pending) >= self._max_waiting:
+            raise BatchOverloaded(f"{len(self._pending)} texts already wait for the model")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((text, future))
@@ -174,16 +178,24 @@ class BatchScorer(Generic[T]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        batch, self._pending = self._pending, []
+        bounded = self._max_waiting is not None
+        if bounded:
+            self._pending = [(t, f) for t, f in self._pending if not f.done()]
+            if self._busy:
+                return  # the model is busy: keep gathering, _finished flushes
+        batch = self._pending[: self._max_batch]
+        self._pending = self._pending[self._max_batch :]
         if not batch:
             return
-        if self._max_queued is not None and self._submitted >= self._max_queued:
-            _fail_all(batch, BatchOverloaded(f"{self._submitted} batches already queued"))
-            return
-        self._submitted += 1  # counted from now: the task may start after the next flush
+        self._busy += 1
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
+
+    def _finished(self) -> None:
+        self._busy -= 1
+        if self._max_waiting is not None and self._pending and not self._closed:
+            self._flush()
 
     def _submit(self, texts: list[str]) -> asyncio.Future[Sequence[T]]:
         loop = asyncio.get_running_loop()
@@ -197,9 +209,6 @@ class BatchScorer(Generic[T]):
         self.batch_ns += time.perf_counter_ns() - started  # only this thread writes these
         self.model_calls += 1
         return scores
-
-    def _finished(self) -> None:
-        self._submitted -= 1
 
     async def _run(self, batch: list[tuple[str, asyncio.Future[T]]]) -> None:
         texts = [text for text, _ in batch]

@@ -362,10 +362,10 @@ def detoxify_tier(settings: DetoxifySettings, model: DetoxifyModel | None = None
         max_batch=settings.max_batch,
         max_delay_s=settings.max_delay_ms / 1000,
         batch_timeout_s=settings.timeout_s,
-        max_queued_batches=settings.max_queued_batches,
+        max_waiting=settings.max_batch * settings.max_waiting_batches,
         thread_name="moderation-detoxify",
     )
-    stage = BatchedDetoxifyStage(scorer, thresholds)
+    stage = BatchedDetoxifyStage(scorer, thresholds, settings.timeout_s)
     return WorkerTier(stage, scorer, model.load, required=settings.mode == "on",
                       describe=model.describe)
 

@@ -153,25 +153,31 @@ def test_batch_scorer_propagates_model_errors() -> None:
 
 def test_batch_scorer_times_out_a_stuck_batch_and_bounds_its_queue() -> None:
     release = threading.Event()
+    calls: list[list[str]] = []
 
     def stuck(texts: list[str]) -> list[float]:
+        calls.append(list(texts))
         release.wait(5)
         return [0.0 for _ in texts]
 
-    async def main() -> tuple[Any, Any, float]:
-        scorer = BatchScorer(stuck, max_batch=1, batch_timeout_s=0.1, max_queued_batches=1)
+    async def main() -> tuple[Any, Any, Any]:
+        scorer = BatchScorer(stuck, max_batch=1, batch_timeout_s=0.1, max_waiting=1)
         try:
-            first, second = await asyncio.gather(scorer.score("a"), scorer.score("b"),
-                                                 return_exceptions=True)
-            release.set()
-            await asyncio.sleep(0.05)  # the worker finishes the timed-out call
-            return first, second, await scorer.score("c")
+            first = asyncio.ensure_future(scorer.score("a"))
+            await asyncio.sleep(0.01)  # "a" is at the model
+            second = asyncio.ensure_future(scorer.score("b"))  # waits for the busy model
+            await asyncio.sleep(0)
+            with pytest.raises(BatchOverloaded):
+                await scorer.score("c")  # refused at once: one already waits
+            outcome = await asyncio.gather(first, return_exceptions=True)
+            release.set()  # the worker finishes "a", then takes "b"
+            return outcome[0], await second, calls
         finally:
             await scorer.aclose()
 
-    first, second, third = asyncio.run(main())
-    assert isinstance(first, TimeoutError) and isinstance(second, BatchOverloaded)
-    assert third == 0.0  # the worker is free again
+    first, second, seen = asyncio.run(main())
+    assert isinstance(first, TimeoutError) and second == 0.0
+    assert seen == [["a"], ["b"]]
 
 
 def test_ml_mapping_ignores_unconfident_scores() -> None:
