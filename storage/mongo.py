@@ -21,7 +21,9 @@ on this node queue up, and one transaction takes the whole queue — it looks up
 all, so a failed insert never leaves a gap. Appends from other nodes to the same channel meet as a
 write conflict on the channel document, which ``with_transaction`` retries. A duplicate
 ``client_id`` committed by another node in between surfaces as a duplicate-key error; the batch is
-then retried and finds the first message.
+then retried and finds the first message. An append that fails on a timeout or a lost connection
+kills its session (``killSessions``): the driver could not abort its transaction, which would
+otherwise hold the channel's counter until the server's transaction lifetime (60 s) ended.
 
 Every operation runs under a deadline (``pymongo.timeout``): the URI's standard ``timeoutMS``
 option, else ``DEFAULT_OP_TIMEOUT_S``. Driver errors (no primary, timeouts, network) become
@@ -34,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +47,13 @@ from bson.timestamp import Timestamp
 from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -119,6 +127,12 @@ def _op_timeout(options: dict[str, str]) -> float | None:
     return millis / 1000 if millis > 0 else None
 
 
+def _may_leave_transaction_open(error: BaseException | None) -> bool:
+    """A timeout or a lost connection: the driver's abort may not have reached the server."""
+    return isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError)
+                                                    and error.timeout)
+
+
 def _is_duplicate_key(error: PyMongoError) -> bool:
     if isinstance(error, DuplicateKeyError):
         return True
@@ -185,6 +199,7 @@ class MongoStore:
         self._client: AsyncMongoClient[Doc] | None = None
         self._queues: dict[str, _ChannelQueue] = {}
         self._batches: set[asyncio.Task[StoreUnavailable | None]] = set()
+        self._cleanups: set[asyncio.Task[None]] = set()  # sessions of failed appends to end
         self._op_time: Timestamp | None = None
         self.commits = 0
         self.committed_ops = 0
@@ -212,9 +227,13 @@ class MongoStore:
         self._client = client
 
     async def close(self) -> None:
-        """Let running append transactions finish, then close the client."""
+        """Let running append transactions finish, then close the client (session cleanups
+        still running are cancelled: the server ends those transactions itself, later)."""
         if self._batches:
             await asyncio.gather(*self._batches, return_exceptions=True)
+        for task in self._cleanups:
+            task.cancel()
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
@@ -383,17 +402,44 @@ class MongoStore:
         async def transaction(session: AsyncClientSession) -> list[Outcome]:
             return await _append_batch(messages, channels, channel_id, drafts, session)
 
-        async with self._session("append") as s:
-            for attempt in range(DUPLICATE_RETRIES):
-                try:
-                    return await s.with_transaction(transaction, **TXN_OPTIONS)
-                except PyMongoError as error:
-                    # another node committed the same client_id between our lookup and insert
-                    if not _is_duplicate_key(error) or attempt == DUPLICATE_RETRIES - 1:
-                        raise
-                    log.info("append raced on a client_id; retrying",
-                             extra={"channel": channel_id})
+        session_id: Mapping[str, Any] | None = None
+        try:
+            async with self._session("append") as s:
+                session_id = s.session_id
+                for attempt in range(DUPLICATE_RETRIES):
+                    try:
+                        return await s.with_transaction(transaction, **TXN_OPTIONS)
+                    except PyMongoError as error:
+                        # another node committed the same client_id between lookup and insert
+                        if not _is_duplicate_key(error) or attempt == DUPLICATE_RETRIES - 1:
+                            raise
+                        log.info("append raced on a client_id; retrying",
+                                 extra={"channel": channel_id})
+        except StoreUnavailable as failure:
+            if session_id is not None and _may_leave_transaction_open(failure.__cause__):
+                # in the background: the failure is reported at once, even with no server
+                task = asyncio.ensure_future(self._kill_session(session_id, channel_id))
+                self._cleanups.add(task)
+                task.add_done_callback(self._cleanups.discard)
+            raise
         raise AssertionError("unreachable")
+
+    async def _kill_session(self, session_id: Mapping[str, Any], channel_id: str) -> None:
+        """End a failed append's transaction on the server. After a timeout or a lost
+        connection the driver cannot send the abort (the deadline has passed, or the
+        connection is gone), so the server keeps the transaction — and its write on the
+        channel's counter, which every other append to the channel then meets as a write
+        conflict — until its transaction lifetime ends (60 s by default). ``killSessions``
+        aborts it now; best effort, under its own short deadline."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            with pymongo.timeout(PING_TIMEOUT_S):
+                await client.admin.command("killSessions", [session_id])
+        except PyMongoError as error:
+            log.warning("could not end the transaction of a failed append",
+                        extra={"channel": channel_id, "error": str(error)})
 
     def _committed(self, ops: int, seconds: float) -> None:
         self.commits += 1

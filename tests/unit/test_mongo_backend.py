@@ -335,3 +335,26 @@ async def test_a_failed_transaction_statement_is_store_unavailable_and_consumes_
             await store.append_message(draft("refused"))
     assert await store.channel_last_seqs(["c"]) == {"c": 0}
     assert (await store.append_message(draft("accepted")))[0].seq == 1
+
+
+async def test_a_timed_out_append_does_not_leave_the_channel_blocked(mongo_url: str) -> None:
+    """An append that misses its deadline mid-transaction leaves the transaction open on the
+    server (its abort cannot be sent past the deadline), holding the channel's counter: every
+    later append to the channel would meet a write conflict until the server's transaction
+    lifetime ends (60 s). The store kills the session instead."""
+    from storage import Channel
+
+    store = MongoStore(mongo_url + "?timeoutMS=1000")
+    await store.open()
+    try:
+        await store.ensure_channel(Channel(id="c", name="C"))
+        async with fail_command(mongo_url, 1, failCommands=["insert"], blockConnection=True,
+                                blockTimeMS=1500):
+            with pytest.raises(StoreUnavailable):
+                await store.append_message(draft("too slow"))
+        started = time.monotonic()
+        message, _ = await store.append_message(draft("next"))
+        assert message.seq == 1 and time.monotonic() - started < 1
+        assert [m.text for m in await store.history("c")] == ["next"]
+    finally:
+        await store.close()

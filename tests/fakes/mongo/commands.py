@@ -237,6 +237,15 @@ class Commands:
             if session is not None and session.txn is not None:
                 self.engine.abort(session.txn)
 
+    def kill_sessions(self, lsids: list[Doc] | None) -> None:
+        """Abort the open transactions of these sessions (None: of all); the sessions stay
+        usable, as in mongod."""
+        keys = list(self.sessions) if lsids is None else [canon(x.get("id")) for x in lsids]
+        for key in keys:
+            session = self.sessions.get(key)
+            if session is not None and session.txn is not None:
+                self.engine.abort(session.txn)
+
     # cursors ------------------------------------------------------------------------------------
     def cursor_reply(self, namespace: str, docs: list[Doc], batch_size: int | None,
                      single: bool = False, first: bool = True) -> Doc:

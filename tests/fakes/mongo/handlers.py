@@ -40,6 +40,14 @@ async def end_sessions(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
     return {}
 
 
+@command("killSessions")
+async def kill_sessions(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
+    """Abort the sessions' transactions now (an empty list: every session's)."""
+    lsids = list(cmd["killSessions"])
+    server.kill_sessions(lsids or None)
+    return {}
+
+
 # reads ------------------------------------------------------------------------------------------
 @command("find")
 async def find(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
