@@ -1,6 +1,8 @@
-"""What can be checked of the MongoDB backend without a server: URL routing, bounded failures
-against an unreachable address, and the append batching logic against in-memory fakes. The
-conformance suite runs the real thing when ``GIGVORA_TEST_MONGO_URL`` is set."""
+"""The MongoDB backend beyond the conformance suite: URL routing, bounded failures against an
+unreachable address, the append batching logic against in-memory fakes; then, against a server
+(the fake of tests/fakes/mongo, or a real replica set with ``GIGVORA_TEST_MONGO_URL``): two
+stores as two nodes, a standalone server refused, deadlines, and the failure paths through
+mongod's ``failCommand`` fail point."""
 
 from __future__ import annotations
 
