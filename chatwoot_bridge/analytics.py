@@ -3,9 +3,11 @@ times (median, p90), SLA breaches, overall, per agent and per team (role ``admin
 supervisors; docs/chatwoot.md "Analytics").
 
 Conversations count in the range they were opened in; their response and resolution times are
-measured from opening. Breaches count in the range they happened in, for the agent and team
-assigned at that moment. Quantiles are linear interpolations between closest ranks
-(``statistics.quantiles(method="inclusive")``, numpy's default).
+measured from opening, in wall-clock seconds and (``business_*``) in open seconds of
+``GIGVORA_CHATWOOT_BUSINESS_HOURS``, the calendar the SLA timers use. Breaches count in the range
+they happened in, for the agent and team assigned at that moment. Quantiles are linear
+interpolations between closest ranks (``statistics.quantiles(method="inclusive")``, numpy's
+default).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatwoot_bridge.rules import BusinessHours
 from realtime.errors import AppError
 from realtime.ops_http import json_response, parse
 from storage.support import KINDS, SupportRecords
@@ -66,31 +69,42 @@ def parse_time(value: str | None, default: float) -> float:
     return epoch
 
 
-def durations(values: list[float]) -> dict[str, Any]:
-    """``{"count", "median_s", "p90_s"}`` (null figures for no values)."""
+def _median_p90(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
-        return {"count": 0, "median_s": None, "p90_s": None}
+        return None, None
     p90 = values[0] if len(values) == 1 else statistics.quantiles(
         values, n=10, method="inclusive")[8]
-    return {"count": len(values), "median_s": round(statistics.median(values), 3),
-            "p90_s": round(p90, 3)}
+    return round(statistics.median(values), 3), round(p90, 3)
 
 
-def _figures(convs: list[dict[str, Any]], breaches: list[dict[str, Any]]) -> dict[str, Any]:
-    measured = [c for c in convs if c["fresh"]]
-    first = [c["first_response_at"] - c["opened_at"] for c in measured
-             if c["first_response_at"] is not None]
-    resolution = [c["resolved_at"] - c["opened_at"] for c in measured
-                  if c["resolved_at"] is not None]
+def durations(values: list[float], business: list[float] | None = None) -> dict[str, Any]:
+    """``{"count", "median_s", "p90_s", "business_median_s", "business_p90_s"}`` (null
+    figures for no values); ``business``: the same durations in open seconds (default: the
+    wall-clock ones)."""
+    median, p90 = _median_p90(values)
+    business_median, business_p90 = _median_p90(values if business is None else business)
+    return {"count": len(values), "median_s": median, "p90_s": p90,
+            "business_median_s": business_median, "business_p90_s": business_p90}
+
+
+def _measure(convs: list[dict[str, Any]], field: str, hours: BusinessHours) -> dict[str, Any]:
+    spans = [(c["opened_at"], c[field]) for c in convs if c["fresh"] and c[field] is not None]
+    return durations([end - start for start, end in spans],
+                     [hours.open_seconds(start, end) for start, end in spans])
+
+
+def _figures(convs: list[dict[str, Any]], breaches: list[dict[str, Any]],
+             hours: BusinessHours) -> dict[str, Any]:
     by_kind = {kind: sum(1 for b in breaches if b["kind"] == kind) for kind in KINDS}
     return {"conversations": len(convs),
             "resolved": sum(1 for c in convs if c["resolved_at"] is not None),
-            "first_response": durations(first), "resolution": durations(resolution),
+            "first_response": _measure(convs, "first_response_at", hours),
+            "resolution": _measure(convs, "resolved_at", hours),
             "breaches": {"total": len(breaches), **by_kind}}
 
 
-def _grouped(convs: list[dict[str, Any]], breaches: list[dict[str, Any]], key: str
-             ) -> list[dict[str, Any]]:
+def _grouped(convs: list[dict[str, Any]], breaches: list[dict[str, Any]], key: str,
+             hours: BusinessHours) -> list[dict[str, Any]]:
     names: dict[Any, str | None] = {}
     conv_groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     breach_groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
@@ -100,16 +114,20 @@ def _grouped(convs: list[dict[str, Any]], breaches: list[dict[str, Any]], key: s
             names.setdefault(row[f"{key}_id"], row[f"{key}_name"])
     ids = sorted(set(conv_groups) | set(breach_groups), key=lambda i: (i is None, i or 0))
     return [{key: {"id": i, "name": names.get(i)} if i is not None else None,
-             **_figures(conv_groups.get(i, []), breach_groups.get(i, []))} for i in ids]
+             **_figures(conv_groups.get(i, []), breach_groups.get(i, []), hours)}
+            for i in ids]
 
 
-async def report(records: SupportRecords, start: float, end: float) -> dict[str, Any]:
-    """The analytics document for ``[start, end)``."""
+async def report(records: SupportRecords, start: float, end: float,
+                 hours: BusinessHours | None = None) -> dict[str, Any]:
+    """The analytics document for ``[start, end)`` (``hours``: the business-hours calendar;
+    none: always open)."""
+    hours = hours or BusinessHours()
     convs = await records.opened_between(start, end)
     breaches = await records.breaches_between(start, end)
-    return {"from": _iso(start), "to": _iso(end), **_figures(convs, breaches),
-            "by_agent": _grouped(convs, breaches, "assignee"),
-            "by_team": _grouped(convs, breaches, "team")}
+    return {"from": _iso(start), "to": _iso(end), **_figures(convs, breaches, hours),
+            "by_agent": _grouped(convs, breaches, "assignee", hours),
+            "by_team": _grouped(convs, breaches, "team", hours)}
 
 
 def _iso(epoch: float) -> str:
@@ -117,11 +135,14 @@ def _iso(epoch: float) -> str:
 
 
 class AnalyticsView:
-    """The REST endpoint; ``records()`` is the store once the bridge runs (None before)."""
+    """The REST endpoint; ``records()`` is the store once the bridge runs (None before);
+    ``hours`` the business-hours calendar of the SLA timers."""
 
-    def __init__(self, authenticate: Any, records: Any) -> None:
+    def __init__(self, authenticate: Any, records: Any,
+                 hours: BusinessHours | None = None) -> None:
         self.authenticate = authenticate
         self.records = records
+        self.hours = hours or BusinessHours()
 
     def routes(self) -> list[web.RouteDef]:
         """The route table."""
@@ -143,4 +164,4 @@ class AnalyticsView:
         records = self.records()
         if records is None:
             raise AppError("unavailable", "the Chatwoot bridge is not running")
-        return json_response(await report(records, start, end))
+        return json_response(await report(records, start, end, self.hours))

@@ -15,15 +15,51 @@ def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, An
             "schema": schema}
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": list(properties) if required is None else required,
+            "properties": properties}
+
+
+def _figures() -> dict[str, Any]:
+    """Volumes, times and breaches (overall, and per agent / team)."""
+    seconds = _nullable({"type": "number"})
+    durations = _object({
+        "count": {"type": "integer", "minimum": 0},
+        "median_s": seconds, "p90_s": seconds,
+        "business_median_s": {**seconds, "description": "open seconds of the business-hours "
+                              "calendar (GIGVORA_CHATWOOT_BUSINESS_HOURS; always open: the "
+                              "wall-clock figure)"},
+        "business_p90_s": seconds})
+    count = {"type": "integer", "minimum": 0}
+    return {"conversations": count, "resolved": count, "first_response": durations,
+            "resolution": durations,
+            "breaches": _object({"total": count, "first_response": count,
+                                 "next_response": count, "resolution": count})}
+
+
+def _report() -> dict[str, Any]:
+    figures = _figures()
+    person = _nullable(_object({"id": {"type": "integer"},
+                                "name": _nullable({"type": "string"})}))
+    return _object({"from": {"type": "string", "format": "date-time"},
+                    "to": {"type": "string", "format": "date-time"}, **figures,
+                    "by_agent": {"type": "array", "items": _object({"assignee": person,
+                                                                    **figures})},
+                    "by_team": {"type": "array", "items": _object({"team": person,
+                                                                   **figures})}})
+
+
 def openapi_part() -> dict[str, Any]:
     """``{"paths", "schemas"}`` of ``/api/v1/support/analytics`` and the webhook."""
-    report = {"type": "object", "required": ["from", "to"], "properties": {
-        "from": {"type": "string", "format": "date-time"},
-        "to": {"type": "string", "format": "date-time"}}}
+    report = _report()
     paths: dict[str, Any] = {
         analytics.PATH: {"get": {
-            "summary": "Support volumes, first-response and resolution times, SLA breaches "
-                       "(overall, per agent, per team)",
+            "summary": "Support volumes, first-response and resolution times (wall clock and "
+                       "business hours), SLA breaches (overall, per agent, per team)",
             "description": "Role: admin (support supervisors). `from` and `to`: ISO 8601 "
                            "(naive means UTC) or epoch seconds, years 1970-9999. Default range: "
                            "the 7 days before `to` (default now); at most 366 days, `from` "

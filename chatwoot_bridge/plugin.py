@@ -106,7 +106,8 @@ class ChatwootBridgePlugin:
         receiver = WebhookReceiver(_secret(ctx.settings.chatwoot_webhook_secret),
                                    self._accept, self.delivery_signal.set, self.webhooks)
         analytics = AnalyticsView(ctx.authenticate,
-                                  lambda: self.desk.records if self.desk else None)
+                                  lambda: self.desk.records if self.desk else None,
+                                  self.rules.hours)
         return receiver.routes() + analytics.routes()
 
     @hookimpl

@@ -153,6 +153,26 @@ class BusinessHours(Rule):
                                          zone)
         return start + seconds  # unreachable with any open day; never loop forever
 
+    def open_seconds(self, start: float, end: float) -> float:
+        """Seconds of open time between ``start`` and ``end`` (the inverse of :meth:`add`;
+        always open without days)."""
+        if end <= start:
+            return 0.0
+        if not self.days:
+            return end - start
+        zone = ZoneInfo(self.timezone)
+        day = dt.datetime.fromtimestamp(start, zone).date()
+        last = dt.datetime.fromtimestamp(end, zone).date()
+        total = 0.0
+        while day <= last:
+            hours = self.days.get(DAYS[day.weekday()])
+            if hours is not None:
+                opens = dt.datetime.combine(day, hours[0], zone).timestamp()
+                closes = dt.datetime.combine(day, hours[1], zone).timestamp()
+                total += max(0.0, min(closes, end) - max(opens, start))
+            day += dt.timedelta(days=1)
+        return total
+
 
 @dataclass(frozen=True, slots=True)
 class SupportRules:
