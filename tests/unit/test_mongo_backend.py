@@ -356,7 +356,7 @@ async def test_a_timed_out_append_does_not_leave_the_channel_blocked(mongo_url: 
                 await store.append_message(draft("too slow"))
         started = time.monotonic()
         message, _ = await store.append_message(draft("next"))
-        assert message.seq == 1 and time.monotonic() - started < 1
+        assert message.seq == 1 and time.monotonic() - started < 3  # not the 60 s lifetime
         assert [m.text for m in await store.history("c")] == ["next"]
     finally:
         await store.close()
