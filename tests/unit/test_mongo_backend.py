@@ -360,3 +360,33 @@ async def test_a_timed_out_append_does_not_leave_the_channel_blocked(mongo_url: 
         assert [m.text for m in await store.history("c")] == ["next"]
     finally:
         await store.close()
+
+
+async def test_a_crashed_nodes_transaction_blocks_its_channel_only_for_its_lifetime() -> None:
+    """A node killed between its counter update and its commit leaves the transaction open: the
+    server aborts it after ``transactionLifetimeLimitSeconds`` (60 s by default; 1 s here). Until
+    then appends to that channel retry their write conflicts (and fail at their deadline); then
+    they succeed, and the dead transaction's seq is not consumed."""
+    pytest.importorskip("mongomock")
+    from pymongo import AsyncMongoClient
+
+    from storage import Channel
+    from tests.fakes.mongo import FakeMongo
+
+    server = await FakeMongo(transaction_lifetime_s=1.0).start()
+    store = MongoStore(server.url + "?timeoutMS=5000")
+    crashed: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.url)
+    try:
+        await store.open()
+        await store.ensure_channel(Channel(id="c", name="C"))
+        session = crashed.start_session()
+        await session.start_transaction()
+        await crashed.get_default_database()["channels"].update_one(
+            {"_id": "c"}, {"$inc": {"last_seq": 1}}, session=session)  # ... and never commits
+        started = time.monotonic()
+        message, _ = await store.append_message(draft("after the crash"))
+        assert message.seq == 1 and 0.9 < time.monotonic() - started < 4
+    finally:
+        await crashed.close()
+        await store.close()
+        await server.stop()
