@@ -65,7 +65,7 @@ class ReconcileTuning:
     slack_s: float = 120.0
     #: how far back the very first run looks (no watermark yet)
     first_lookback_s: float = 86_400.0
-    #: the lease is renewed after every page; a crashed holder's expires after this
+    #: the lease is renewed while a run lasts; a crashed holder's expires after this
     lease_s: float = 120.0
 
 
@@ -98,12 +98,13 @@ class Reconciler:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.last: RunReport | None = None
         self._lock = asyncio.Lock()
+        self._renewed = 0.0
 
     async def run_once(self) -> RunReport:
         """One reconciliation (one at a time in this process; ``busy`` if another holds the
         store's lease)."""
         async with self._lock:
-            started = time.time()
+            started = self._renewed = time.time()
             state = await self.records.reconcile_lease(self.owner, self.tuning.lease_s)
             if state is None:
                 report = RunReport("busy")
@@ -148,6 +149,9 @@ class Reconciler:
             call.close()  # the coroutine is never awaited
             raise _BudgetSpent
         report.calls += 1
+        if time.time() - self._renewed > self.tuning.lease_s / 3:  # a long run keeps its lease
+            self._renewed = time.time()
+            await self.records.reconcile_lease(self.owner, self.tuning.lease_s)
         return await call
 
     async def _sweep(self, state: dict[str, Any], started: float, report: RunReport) -> None:
@@ -167,7 +171,6 @@ class Reconciler:
             if len(items) < CONVERSATIONS_PER_PAGE:
                 return
             page += 1
-            await self.records.reconcile_lease(self.owner, self.tuning.lease_s)
 
     async def _conversation(self, conv: dict[str, Any], floor: float,
                             report: RunReport) -> None:

@@ -96,6 +96,11 @@ async def test_lost_webhooks_reach_member_and_agents_once(tmp_path: Path,
         check = await reconcile_check(stack)
         assert check["status"] == "pass" and check["lastOutcome"] == "ok"
         assert check["totalMessagesRecovered"] == 2
+        async with aiohttp.ClientSession() as http, http.get(
+                stack.live.url + "/metrics", headers=stack.live.headers("op", "operator")) as r:
+            metrics = await r.text()
+        assert 'gigvora_chatwoot_reconcile_runs_total{outcome="ok"}' in metrics
+        assert 'gigvora_chatwoot_reconciled_total{kind="message"} 2.0' in metrics
         assert check["totalConversationsRecovered"] >= 1
     finally:
         await fake.drain()
@@ -274,6 +279,30 @@ async def test_a_recovered_reply_meets_the_sla_when_it_was_written(tmp_path: Pat
         assert state["first_response_at"] == int(reply["created_at"])
         listing = await agent.ok("inbox:list", {}, namespace="/inbox")
         assert listing["conversations"][0]["status"] == "resolved"
+    finally:
+        await fake.drain()
+        await stack.live.stop()
+
+
+async def test_an_edit_missed_with_later_activity_is_updated(tmp_path: Path,
+                                                             fake: FakeChatwoot) -> None:
+    stack = await start_stack(tmp_path, fake, chatwoot_reconcile_s=0)
+    try:
+        agent, member = await stack.agent(), await stack.member("lena")
+        conv_id = await open_conversation(stack, member, agent)
+        sent = fake.agent_reply(conv_id, "Your order ships Monday")
+        first = await member.wait_for("support:message")
+        fake.webhooks_down = True
+        sent["content"] = "Your order ships Tuesday"  # edited in Chatwoot; no webhook arrives
+        fake.dashboard_labels(conv_id, ["orders"])  # later activity brings the conversation up
+        await fake.drain()
+        report = await reconciler(stack).run_once()
+        assert (report.outcome, report.messages) == ("ok", 0)  # nothing missing, one edit
+        edited = await member.wait_for("support:message:updated")
+        assert edited["id"] == first["id"] and edited["text"] == "Your order ships Tuesday"
+        assert len(member.events["support:message"]) == 1
+        await agent.wait_for("inbox:message:updated",
+                             lambda m: m["text"] == "Your order ships Tuesday")
     finally:
         await fake.drain()
         await stack.live.stop()
