@@ -193,6 +193,8 @@ class ChatwootBridgePlugin:
                             critical=False)]
 
     async def _reconcile_probe(self) -> CheckResult:
+        if self.state == "misconfigured":
+            return {"status": "fail", "gvCode": "CHATWOOT_MISCONFIGURED"}
         if self.reconciler is None or self.records is None:
             return {"status": "fail", "gvCode": "CHATWOOT_NOT_STARTED"}
         if self.reconcile_s <= 0:

@@ -6,12 +6,14 @@ members — and late webhooks for what was already recovered change nothing."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
+from chatwoot_bridge.plugin import reconcile_result
 from chatwoot_bridge.reconcile import Reconciler, ReconcileTuning
 from tests.chatwoot.conftest import Stack, start_stack
 from tests.chatwoot.fake_chatwoot import FakeChatwoot
@@ -306,3 +308,19 @@ async def test_an_edit_missed_with_later_activity_is_updated(tmp_path: Path,
     finally:
         await fake.drain()
         await stack.live.stop()
+
+
+def test_readiness_detail_from_the_run_state() -> None:
+    now = time.time()
+    base = {"last_run_at": now - 10, "last_success_at": now - 10, "last_outcome": "ok",
+            "last_error": None, "last_conversations": 1, "last_messages": 4,
+            "total_conversations": 3, "total_messages": 9}
+    assert reconcile_result(None, 300)["lastOutcome"] == "pending"
+    ok = reconcile_result(base, 300)
+    assert ok["status"] == "pass" and ok["messagesRecovered"] == 4
+    assert ok["totalMessagesRecovered"] == 9 and 9 <= ok["observedValue"] <= 11
+    stale = reconcile_result({**base, "last_run_at": now - 5, "last_outcome": "partial",
+                              "last_success_at": now - 1000}, 300)
+    assert stale["status"] == "warn" and stale["gvCode"] == "CHATWOOT_RECONCILE_STALE"
+    failed = reconcile_result({**base, "last_outcome": "failed", "last_error": "timeout"}, 300)
+    assert failed["gvCode"] == "CHATWOOT_RECONCILE_FAILED" and failed["output"] == "timeout"
