@@ -18,6 +18,7 @@ is here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -213,7 +214,7 @@ class Engine:
         self.lifetime = transaction_lifetime_s
         self.locks: dict[tuple[Any, ...], Transaction] = {}
         self._clock = (int(time.time()), 0)
-        self._scratch = mongomock.MongoClient().fake.scratch
+        self._scratch: Any = mongomock.MongoClient().fake.scratch
 
     # clock ------------------------------------------------------------------------------------
     def tick(self) -> Timestamp:
@@ -340,7 +341,7 @@ def _immutable_id() -> CommandError:
 
 def _translated(error: Exception) -> CommandError:
     code = getattr(error, "code", None) or 2
-    return CommandError(int(code), "BadValue" if code == 2 else "Location", str(error))
+    return CommandError(int(code), "BadValue" if code == 2 else f"Location{code}", str(error))
 
 
 def sort_docs(docs: list[Doc], sort: Doc | None) -> list[Doc]:
@@ -349,9 +350,12 @@ def sort_docs(docs: list[Doc], sort: Doc | None) -> list[Doc]:
         if name == "$natural":
             docs = docs[::-1] if direction < 0 else docs
             continue
-        docs = sorted(docs, key=lambda d, n=name: filtering.resolve_sort_key(n, d),
-                      reverse=direction < 0)
+        docs = sorted(docs, key=functools.partial(_sort_key, name), reverse=direction < 0)
     return docs
+
+
+def _sort_key(name: str, doc: Doc) -> Any:
+    return filtering.resolve_sort_key(name, doc)
 
 
 def matches(query: Doc, doc: Doc) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from bson import ObjectId
@@ -23,11 +24,10 @@ def _namespace_missing(namespace: str) -> CommandError:
     return CommandError(26, "NamespaceNotFound", f"ns does not exist: {namespace}")
 
 
-@command("ping", "buildInfo", "getParameter", "getCmdLineOpts")
-async def ping(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
+@command("ping", "buildInfo")
+async def ping_or_build_info(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
     """Liveness; buildInfo names a 7.0 server."""
-    name = next(iter(cmd)).lower()
-    if name == "buildinfo":
+    if next(iter(cmd)).lower() == "buildinfo":
         return {"version": "7.0.0", "versionArray": [7, 0, 0, 0], "gitVersion": "fake",
                 "maxBsonObjectSize": 16 * 1024 * 1024, "storageEngines": ["fake"]}
     return {}
@@ -94,7 +94,7 @@ async def count(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
     """Legacy count (``estimated_document_count``)."""
     docs = find_docs(view, db, collection_name(cmd), cmd.get("query") or {})
     docs = docs[positive(cmd.get("skip"), "skip"):]
-    limit = positive(abs(int(cmd.get("limit") or 0)), "limit")
+    limit = abs(int(cmd.get("limit") or 0))
     return {"n": len(docs[:limit] if limit else docs)}
 
 
@@ -181,7 +181,7 @@ async def update(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
     for index, spec in enumerate(cmd.get("updates", [])):
         try:
             matched, changed, new_id = await retry_blocked(
-                lambda spec=spec: _update_one_statement(view, db, name, spec))
+                functools.partial(_update_one_statement, view, db, name, spec))
         except CommandError as error:
             if error.code == 112:
                 raise
@@ -218,7 +218,7 @@ async def delete(server: Commands, view: View, db: str, cmd: Doc) -> Doc:
     name = collection_name(cmd)
     n = 0
     for spec in cmd.get("deletes", []):
-        n += await retry_blocked(lambda spec=spec: _delete_statement(view, db, name, spec))
+        n += await retry_blocked(functools.partial(_delete_statement, view, db, name, spec))
     return _write_reply(n, [])
 
 
