@@ -186,3 +186,17 @@ async def test_a_write_outside_waits_for_the_transaction_holding_its_document(
         await session.commit_transaction()
         await asyncio.wait_for(outside, 5)
     assert (await db.t.find_one({"_id": "x"}))["n"] == 11  # type: ignore[index]
+
+
+async def test_a_retried_write_is_answered_not_applied_again(client: AsyncMongoClient[Doc],
+                                                             db: AsyncDatabase[Doc]) -> None:
+    from bson import Int64
+
+    statement = {"update": "r", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}},
+                                             "upsert": True}], "txnNumber": Int64(7)}
+    async with client.start_session() as session:
+        first = await db.command(dict(statement), session=session)
+        again = await db.command(dict(statement), session=session)  # same lsid and txnNumber
+        assert first["n"] == again["n"] == 1
+        await db.command({**statement, "txnNumber": Int64(8)}, session=session)
+    assert await db.r.find_one({"_id": 1}) == {"_id": 1, "n": 2}
