@@ -217,7 +217,7 @@ class SQLiteStore:
         #: ``take_probed`` hands each answer out once, within ``PROBED_TTL_S``.
         self.key_probes: dict[str, KeyProbe] = {}
         self._probed: dict[tuple[str, str, str, str], tuple[float, Any]] = {}
-        self._keys = KeyLookups(self._submit_read, _by_keys, self.key_probes)
+        self._keys = KeyLookups(self._submit_read, _by_keys, self.key_probes, self._hand_over)
         self.commits = 0
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
@@ -300,6 +300,10 @@ class SQLiteStore:
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._submit_read(fn, *args)
+
+    def _hand_over(self) -> None:
+        if self._readers is not None:
+            self._readers.flush()
 
     def _submit_read(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._readers is None:

@@ -44,10 +44,11 @@ class KeyLookups:
     """Gathers ``find`` calls made during one loop iteration into batched reader calls."""
 
     def __init__(self, submit: Submit, lookup: Callable[..., dict[Key, Found]],
-                 probes: dict[str, KeyProbe]) -> None:
+                 probes: dict[str, KeyProbe], hand_over: Callable[[], None]) -> None:
         self._submit = submit
         self._lookup = lookup
         self._probes = probes
+        self._hand_over = hand_over
         self._pending: list[tuple[Key, asyncio.Future[Found]]] = []
 
     def find(self, key: Key) -> asyncio.Future[Found]:
@@ -72,6 +73,7 @@ class KeyLookups:
                 _fail(chunk, error)
                 continue
             read.add_done_callback(functools.partial(_settle, chunk))
+        self._hand_over()  # now, not one loop iteration later
 
 
 def _settle(chunk: list[tuple[Key, asyncio.Future[Found]]],
