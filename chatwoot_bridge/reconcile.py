@@ -244,10 +244,10 @@ class Reconciler:
 
 
 def _last_message_id(conv: dict[str, Any]) -> int | None:
-    """The id of a listed conversation's last message of any type (its ``messages``: 0 or 1;
-    every new message, activity included, has a higher id)."""
-    ids = [int(m["id"]) for m in conv.get("messages") or [] if isinstance(m, dict)
-           and isinstance(m.get("id"), int)]
+    """The id of a listed conversation's last message (its ``messages``: 0 or 1, the last of
+    any type; else ``last_non_activity_message``). Every new message has a higher id."""
+    found = [*(conv.get("messages") or []), conv.get("last_non_activity_message")]
+    ids = [int(m["id"]) for m in found if isinstance(m, dict) and isinstance(m.get("id"), int)]
     return max(ids) if ids else None
 
 
@@ -260,8 +260,11 @@ class ReconcileWorker:
         self.interval_s = interval_s
 
     async def run(self) -> None:
-        """Forever: reconcile, sleep."""
+        """Forever: reconcile, sleep (never into a rate limit Chatwoot announced)."""
         while True:
+            health = self.reconciler.bridge.client.health
+            if health.state == "rate_limited" and health.retry_at > time.time():
+                await asyncio.sleep(health.retry_at - time.time())
             report = await self.reconciler.run_once()
             wait = self.interval_s
             if report.outcome == "busy":

@@ -269,6 +269,8 @@ class FakeChatwoot:
             meta["team"] = TEAMS[conv["team_id"]]
         # the last message of any type, activity included (``_conversation.json.jbuilder``)
         last = [self.message_push(m) for m in self._conv_messages(conv["id"])][-1:]
+        chat = [self.message_push(m) for m in self._conv_messages(conv["id"])
+                if m["message_type"] != "activity"][-1:]
         return {"meta": meta, "id": conv["id"], "messages": last,
                 "account_id": self.account_id, "uuid": conv["uuid"],
                 "additional_attributes": conv["additional_attributes"],
@@ -278,7 +280,7 @@ class FakeChatwoot:
                 "status": conv["status"], "created_at": conv["created_at"],
                 "updated_at": conv["updated_at"], "timestamp": conv["last_activity_at"],
                 "first_reply_created_at": 0, "unread_count": 0,
-                "last_non_activity_message": last[0] if last else None,
+                "last_non_activity_message": chat[0] if chat else None,
                 "last_activity_at": conv["last_activity_at"], "priority": None,
                 "waiting_since": 0, "sla_policy_id": None}
 

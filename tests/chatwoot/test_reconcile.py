@@ -324,3 +324,19 @@ def test_readiness_detail_from_the_run_state() -> None:
     assert stale["status"] == "warn" and stale["gvCode"] == "CHATWOOT_RECONCILE_STALE"
     failed = reconcile_result({**base, "last_outcome": "failed", "last_error": "timeout"}, 300)
     assert failed["gvCode"] == "CHATWOOT_RECONCILE_FAILED" and failed["output"] == "timeout"
+
+
+async def test_the_worker_waits_out_a_rate_limit(tmp_path: Path, fake: FakeChatwoot) -> None:
+    stack = await start_stack(tmp_path, fake, chatwoot_reconcile_s=0.1)
+    try:
+        await eventually(lambda: reconciler(stack).last is not None)
+        fake.mode, fake.retry_after = "rate_limited", 30
+        await eventually(lambda: fake.refused >= 1)
+        refused = fake.refused
+        await asyncio.sleep(1.0)  # ten intervals: not one call inside Retry-After
+        assert fake.refused == refused
+        check = await reconcile_check(stack)
+        assert check["gvCode"] == "CHATWOOT_RECONCILE_FAILED"
+    finally:
+        fake.mode = "ok"
+        await stack.live.stop()
