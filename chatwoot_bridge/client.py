@@ -32,6 +32,8 @@ CONTACTS_PER_PAGE = 15
 CONVERSATIONS_PER_PAGE = 25
 #: ``GET …/messages`` without a cursor answers the latest 20; ``before=`` pages back by 20.
 MESSAGES_PER_PAGE = 20
+#: ``after=`` answers up to 100 newer messages
+MESSAGES_AFTER_PER_PAGE = 100
 Status = Literal["open", "pending", "snoozed", "resolved"]
 
 
@@ -355,6 +357,14 @@ class ChatwootClient:
             body["echo_id"] = echo_id
         return dict(await self.request("POST", f"/conversations/{conversation_id}/messages",
                                        json=body))
+
+    async def update_message_status(self, conversation_id: int, message_id: int,
+                                    status: str) -> dict[str, Any]:
+        """``PATCH /conversations/{id}/messages/{message_id}`` ``{status}`` (API inboxes only;
+        ``read`` → ``delivered`` is ignored): the message object."""
+        return dict(await self.request(
+            "PATCH", f"/conversations/{conversation_id}/messages/{message_id}",
+            json={"status": status}) or {})
 
     async def list_messages(self, conversation_id: int, *, before: int | None = None,
                             after: int | None = None) -> dict[str, Any]:

@@ -16,17 +16,19 @@ new conversations would never reach the mirror. So, at boot and then every
 3. stores each snapshot through the webhook's path (an older ``updated_at`` than stored is
    ignored; a change is announced as ``inbox:conversation``);
 4. for a conversation whose last message (the listing's ``messages[0]``, any type) is newer
-   than the newest one read back before (``chatwoot_reconciled``), pages its messages back from
-   the newest (``before=<oldest id>``, 20 a page) to that one — the first time, to the
-   watermark — and ingests those the mirror lacks through the webhook's own
-   ``ingest_message``, so dedupe by Chatwoot id, echo suppression by ``source_id``, private
-   notes kept from members and the exactly-once announcement flags all hold as for a
-   webhook. Activity messages are skipped (webhooks never carry them). A message edited or
-   deleted meanwhile is updated like a ``message_updated``.
+   than the newest one read back before (``chatwoot_reconciled``), reads what it has not read:
+   the first time from the newest back (``before=<oldest id>``, 20 a page) to the watermark,
+   afterwards forward from that id (``after=<id>``, 100 a page, progress kept page by page) —
+   and ingests those the mirror lacks through the webhook's own ``ingest_message``, so dedupe
+   by Chatwoot id, echo suppression by ``source_id``, private notes kept from members and the
+   exactly-once announcement flags all hold as for a webhook. Activity messages are skipped
+   (webhooks never carry them). On a first read a message edited or deleted meanwhile is
+   updated like a ``message_updated``;
+5. sets a recovered message Chatwoot marked ``failed`` (its webhook failed) back to ``sent``.
 
 Calls are bounded per run (``max_calls``): a run that hits the bound is ``partial``, keeps the
-watermark, and the conversations it finished are not read again, so the next run goes on
-from there. A 429 or an outage ends the run (``failed``; the client's retry policy applies
+watermark, and the conversations and pages it finished are not read again, so the next run
+goes on from there. A 429 or an outage ends the run (``failed``; the client's retry policy applies
 to each call, a long ``Retry-After`` is not waited out), and the next run starts over from the
 same watermark.
 """
@@ -45,8 +47,10 @@ from typing import Any
 from chatwoot_bridge import mirror
 from chatwoot_bridge.client import (
     CONVERSATIONS_PER_PAGE,
+    MESSAGES_AFTER_PER_PAGE,
     MESSAGES_PER_PAGE,
     ChatwootError,
+    ChatwootRejected,
 )
 from chatwoot_bridge.service import SupportBridge
 from chatwoot_bridge.support import FRESH_S
@@ -65,6 +69,8 @@ class ReconcileTuning:
     slack_s: float = 120.0
     #: how far back the very first run looks (no watermark yet)
     first_lookback_s: float = 86_400.0
+    #: a conversation read for the first time: at most this many pages back (20 messages each)
+    max_first_pages: int = 10
     #: the lease is renewed while a run lasts; a crashed holder's expires after this
     lease_s: float = 120.0
 
@@ -186,14 +192,10 @@ class Reconciler:
                                        else "conversation_updated", report)
         newest = _last_message_id(conv)
         seen = await self.records.reconciled_message(conversation_id)
-        if newest is not None and (seen is None or newest > seen):
-            messages = await self._messages(conversation_id, floor, seen, report)
-            known = await self.records.messages_by_chatwoot_id([int(m["id"]) for m in messages])
-            for message in messages:
-                report.messages += await self._ingest(message, row,
-                                                      known.get(int(message["id"])))
-            await self.records.mark_reconciled(
-                conversation_id, max([newest, *(int(m["id"]) for m in messages)]))
+        if newest is not None and seen is None:
+            await self._first_read(conversation_id, row, newest, floor, report)
+        elif newest is not None and seen is not None and newest > seen:
+            await self._read_on(conversation_id, row, seen, report)
         if mirrored:
             await self._snapshot(conv, "conversation_updated", report)
 
@@ -203,13 +205,13 @@ class Reconciler:
         report.conversations += int(changed)
         return row
 
-    async def _messages(self, conversation_id: int, floor: float, seen: int | None,
-                        report: RunReport) -> list[dict[str, Any]]:
-        """The conversation's messages newer than ``seen`` (the newest id read back before)
-        or, the first time, back to ``floor`` (whole pages), oldest first."""
+    async def _first_read(self, conversation_id: int, row: dict[str, Any], newest: int,
+                          floor: float, report: RunReport) -> None:
+        """The first time: from the newest message back (``before=<oldest id>``, 20 a page)
+        to ``floor``, at most ``max_first_pages`` pages; then ingested oldest first."""
         found: dict[int, dict[str, Any]] = {}
         before: int | None = None
-        while True:
+        for _ in range(self.tuning.max_first_pages):
             body = await self._call(report, self.bridge.client.list_messages(
                 conversation_id, before=before))
             page = [m for m in (body.get("payload") or []) if isinstance(m, dict)]
@@ -217,30 +219,71 @@ class Reconciler:
             if len(page) < MESSAGES_PER_PAGE:
                 break
             oldest = min(page, key=lambda m: int(m["id"]))
-            if seen is not None and int(oldest["id"]) <= seen:
-                break
-            if seen is None and float(oldest.get("created_at") or 0) < floor:
+            if float(oldest.get("created_at") or 0) < floor:
                 break
             before = int(oldest["id"])
-        return [found[i] for i in sorted(found)]
+        await self._ingest_page(conversation_id, row, [found[i] for i in sorted(found)],
+                                report)
+        await self.records.mark_reconciled(conversation_id, max([newest, *found]))
+
+    async def _read_on(self, conversation_id: int, row: dict[str, Any], seen: int,
+                       report: RunReport) -> None:
+        """After the newest message read before (``after=<id>``, up to 100 a page, oldest
+        first); progress is kept page by page, so a run cut short goes on from there."""
+        after = seen
+        while True:
+            body = await self._call(report, self.bridge.client.list_messages(
+                conversation_id, after=after))
+            page = sorted((m for m in (body.get("payload") or []) if isinstance(m, dict)
+                           and int(m["id"]) > after), key=lambda m: int(m["id"]))
+            if not page:
+                return
+            await self._ingest_page(conversation_id, row, page, report)
+            after = int(page[-1]["id"])
+            await self.records.mark_reconciled(conversation_id, after)
+            if len(page) < MESSAGES_AFTER_PER_PAGE:
+                return
+
+    async def _ingest_page(self, conversation_id: int, row: dict[str, Any],
+                           messages: list[dict[str, Any]], report: RunReport) -> None:
+        known = await self.records.messages_by_chatwoot_id([int(m["id"]) for m in messages])
+        for message in messages:
+            if await self._ingest(message, row, known.get(int(message["id"]))):
+                report.messages += 1
+                await self._mark_arrived(conversation_id, message, report)
 
     async def _ingest(self, message: dict[str, Any], conv: dict[str, Any],
-                      stored: dict[str, Any] | None) -> int:
-        """Mirror one API message unless the mirror has it (``stored``); 1 if it was
+                      stored: dict[str, Any] | None) -> bool:
+        """Mirror one API message unless the mirror has it (``stored``); True if it was
         missing."""
         if mirror.api_message_type(message) not in ("incoming", "outgoing", "template"):
-            return 0  # activity messages never arrive as webhooks either
+            return False  # activity messages never arrive as webhooks either
         payload = mirror.api_message_payload(message, int(conv["id"]))
         if stored is None:
             written = message.get("created_at")
             await self.bridge.ingest_message(
                 payload, conv["user_id"], created=True,
                 at=float(written) if isinstance(written, int | float) else None)
-            return 1
+            return True
         if stored["origin"] == "chatwoot" and stored["text"] != str(message.get("content")
                                                                     or ""):
             await self.bridge.ingest_message(payload, conv["user_id"], created=False)
-        return 0
+        return False
+
+    async def _mark_arrived(self, conversation_id: int, message: dict[str, Any],
+                            report: RunReport) -> None:
+        """Chatwoot marks a message ``failed`` when its webhook to us failed (CONTRACT.md §4).
+        A message recovered here is set back to ``sent`` (once: it is known afterwards), or
+        its agent sees the reply failed in the dashboard and may send it again. The
+        ``message_updated`` that follows changes nothing in the mirror."""
+        if message.get("status") != "failed" or report.calls >= self.tuning.max_calls:
+            return  # (with the run's calls spent it is skipped, never retried: cosmetic)
+        try:
+            await self._call(report, self.bridge.client.update_message_status(
+                conversation_id, int(message["id"]), "sent"))
+        except ChatwootRejected as error:  # cosmetic: never fails the run
+            log.warning("chatwoot message status not restored",
+                        extra={"conversation": conversation_id, "error": str(error)})
 
 
 def _last_message_id(conv: dict[str, Any]) -> int | None:

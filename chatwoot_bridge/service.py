@@ -286,10 +286,12 @@ class SupportBridge:
         webhook worker and the reconciliation both come through here; ``at`` (epoch seconds,
         default now) is when it happened, for the SLA timers."""
         row = mirror.message_row(payload, user_id)
-        stored, _ = await self.records.mirror_message(row, mirror.echo_of(payload))
+        stored, _, changed = await self.records.mirror_message_changes(
+            row, mirror.echo_of(payload))
         await self._timers(stored, at)
-        await self._tell_agents(stored, new=created)
-        await self._tell_member(stored, updated=not created)
+        if created or changed:  # an update that changes nothing is not announced
+            await self._tell_agents(stored, new=created)
+            await self._tell_member(stored, updated=not created)
         return stored
 
     async def _timers(self, message: dict[str, Any], at: float | None = None) -> None:

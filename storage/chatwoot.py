@@ -197,7 +197,14 @@ class ChatwootRecords:
         """Store a message seen in a webhook. An echo of a message the bridge posted
         (``echo_of``, its local id) or a message already mirrored (same Chatwoot id) is
         updated, not copied; returns ``(message, created)``."""
-        def put(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool]:
+        stored, created, _ = await self.mirror_message_changes(row, echo_of)
+        return stored, created
+
+    async def mirror_message_changes(self, row: dict[str, Any], echo_of: str | None = None
+                                     ) -> tuple[dict[str, Any], bool, bool]:
+        """:meth:`mirror_message`, and whether a stored message changed (``created`` implies
+        it): ``(message, created, changed)``."""
+        def put(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool, bool]:
             found = None
             if echo_of is not None:
                 found = _first(conn, "SELECT * FROM chatwoot_messages WHERE id = ?", (echo_of,))
@@ -207,7 +214,7 @@ class ChatwootRecords:
             if found is None:
                 now = now_iso()
                 _insert(conn, "chatwoot_messages", {**row, "updated_at": now})
-                return _message(conn, row["id"]), True
+                return _message(conn, row["id"]), True, True
             changes = {k: row[k] for k in ("chatwoot_id", "conversation_id", "text",
                                            "attachments", "status") if row.get(k) is not None}
             if found["origin"] != "chatwoot":
@@ -216,7 +223,8 @@ class ChatwootRecords:
                 changes["user_id"] = row["user_id"]
             _update(conn, "chatwoot_messages", "id", found["id"],
                     {**changes, "updated_at": now_iso()})
-            return _message(conn, found["id"]), False
+            stored = _message(conn, found["id"])
+            return stored, False, any(found[k] != stored[k] for k in changes)
         return await self.store.run_write(put)
 
     async def message_posted(self, message_id: str, chatwoot_id: int, conversation_id: int,

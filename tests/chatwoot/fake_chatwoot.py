@@ -114,6 +114,8 @@ class FakeChatwoot:
             web.get(f"{base}/conversations/{{id}}", self.show_conversation),
             web.post(f"{base}/conversations/{{id}}/messages", self.create_message),
             web.get(f"{base}/conversations/{{id}}/messages", self.list_messages),
+            web.patch(f"{base}/conversations/{{id}}/messages/{{message_id}}",
+                      self.update_message_status),
             web.post(f"{base}/conversations/{{id}}/toggle_status", self.toggle_status),
             web.post(f"{base}/conversations/{{id}}/toggle_typing_status", self.toggle_typing),
             web.post(f"{base}/conversations/{{id}}/assignments", self.assign),
@@ -633,6 +635,28 @@ class FakeChatwoot:
         return web.json_response({"meta": {"labels": conv["labels"]},
                                   "payload": [self.message_api(m) for m in found]})
 
+    async def update_message_status(self, request: web.Request) -> web.Response:
+        """``PATCH …/messages/{id}`` ``{status, external_error?}`` (API inboxes; read →
+        delivered is ignored); emits ``message_updated``."""
+        conv = self._conversation(request)
+        m = self.messages.get(int(request.match_info["message_id"]))
+        if m is None or m["conversation_id"] != conv["id"]:
+            return web.json_response({"error": "Resource could not be found"}, status=404)
+        body = await request.json()
+        status = body.get("status")
+        if status not in ("sent", "delivered", "read", "failed"):
+            return web.json_response({"error": f"'{status}' is not a valid status"},
+                                     status=422)
+        if not (m["status"] == "read" and status == "delivered"):
+            m["status"] = status
+            attributes = {k: v for k, v in m["content_attributes"].items()
+                          if k != "external_error"}
+            if body.get("external_error"):
+                attributes["external_error"] = body["external_error"]
+            m["content_attributes"] = attributes
+            self.webhook("message_updated", self.message_webhook(m))
+        return web.json_response(self.message_api(m))
+
     # the Chatwoot dashboard (what agents do outside Gigvora) ---------------------------------
     def agent_reply(self, conversation_id: int, text: str, private: bool = False,
                     agent_id: int = 21,
@@ -669,7 +693,9 @@ class FakeChatwoot:
             return
         typing = event.startswith("conversation_typing")
         body = {"event": event, **payload} if typing else {**payload, "event": event}
-        task = asyncio.get_running_loop().create_task(self._post(event, body))
+        # the target's state when the event happens (Sidekiq sends it a moment later)
+        task = asyncio.get_running_loop().create_task(self._post(event, body,
+                                                                 self.webhooks_down))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -685,9 +711,9 @@ class FakeChatwoot:
                    "X-Chatwoot-Signature": sign(secret or self.webhook_secret, ts, raw)}
         return raw, headers
 
-    async def _post(self, event: str, body: dict[str, Any]) -> None:
+    async def _post(self, event: str, body: dict[str, Any], down: bool = False) -> None:
         raw, headers = self.signed_request(body)
-        status = 0 if self.webhooks_down else await self._send(raw, headers)
+        status = 0 if down else await self._send(raw, headers)
         self.deliveries.append(Delivery(event, headers["X-Chatwoot-Delivery"],
                                         headers["X-Chatwoot-Timestamp"], raw, status))
         if not 200 <= status < 300 and event in ("message_created", "message_updated"):
