@@ -4,8 +4,10 @@
 It poses as a writable primary of a one-member replica set (``setName``, wire version 21 =
 MongoDB 7.0, logical sessions), so drivers run transactions and retryable writes against it.
 Query matching, update operators, sort, projection and aggregation are mongomock's; indexes,
-duplicate-key errors, sessions, transactions and write conflicts are modelled here after
-MongoDB's contract (engine.py). Run it alone with ``python -m tests.fakes.mongo --port 27017``.
+duplicate-key errors, sessions, transactions, write conflicts, retryable writes,
+``killSessions`` and mongod's ``failCommand`` fail point (failpoints.py) are modelled here after
+MongoDB's contract (engine.py, views.py, commands.py). Every reply carries ``$clusterTime`` and
+``operationTime``. Run it alone with ``python -m tests.fakes.mongo --port 27017``.
 
 Where it knowingly differs from MongoDB (docs/deploy.md lists these too):
 
