@@ -346,7 +346,7 @@ async def test_a_timed_out_append_does_not_leave_the_channel_blocked(mongo_url: 
     lifetime ends (60 s). The store kills the session instead."""
     from storage import Channel
 
-    store = MongoStore(mongo_url + "?timeoutMS=1000")
+    store = MongoStore(mongo_url + ("&" if "?" in mongo_url else "?") + "timeoutMS=1000")
     await store.open()
     try:
         await store.ensure_channel(Channel(id="c", name="C"))
