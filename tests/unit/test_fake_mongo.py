@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,7 +29,7 @@ async def client(mongo_server_url: str) -> AsyncIterator[AsyncMongoClient[Doc]]:
 
 @pytest.fixture
 async def db(client: AsyncMongoClient[Doc], mongo_url: str) -> AsyncDatabase[Doc]:
-    return client[mongo_url.rsplit("/", 1)[1]]
+    return client[urlsplit(mongo_url).path.lstrip("/")]
 
 
 async def test_hello_is_a_replica_set_primary_with_sessions(client: AsyncMongoClient[Doc]
