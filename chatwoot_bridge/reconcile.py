@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 class ReconcileTuning:
     """Bounds of one run (tests shrink them)."""
 
-    #: Chatwoot calls per run at most (list pages + message pages)
+    #: Chatwoot calls per run at most (list pages, message pages, status PATCHes)
     max_calls: int = 120
     #: tolerated clock skew between Chatwoot and Gigvora
     slack_s: float = 120.0
