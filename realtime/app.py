@@ -19,7 +19,7 @@ from realtime.chat import NS, ChatService, room, user_room
 from realtime.chat_events import ChatEvents
 from realtime.cluster import Cluster, ClusterCollector, build_cluster, redis_check, wait_subscribed
 from realtime.config import Settings, resolve_jwt_secret
-from realtime.eio_direct import DirectWebSocket
+from realtime.eio_direct import DirectWebSocket, defer_first_ping
 from realtime.fanout import Fanout, FanoutManager, OrjsonPacket
 from realtime.health import CheckResult, HealthCheck, run_checks
 from realtime.hub import Hub
@@ -74,6 +74,7 @@ def _socketio(settings: Settings, fanout: Fanout, metrics: Metrics, cluster: Clu
                                ping_timeout=settings.ping_timeout_s, logger=False,
                                engineio_logger=False, http_compression=False)
     sio.eio._async = {**sio.eio._async, "websocket": DirectWebSocket}
+    defer_first_ping(sio.eio)
     sio.eio.gigvora_fanout = fanout
     return sio
 

@@ -14,7 +14,9 @@ WebSocket (every load-balanced production client and the web shell), ``DirectWeb
   its own task), other packets to engine.io's ``receive`` — engine.io would start one more task
   per message just to call that handler;
 * schedules PINGs on the fan-out's single pinger instead of a sleeping task per socket, while
-  engine.io's service task keeps detecting late PONGs as before.
+  engine.io's service task keeps detecting late PONGs as before — the first PING too:
+  ``defer_first_ping`` keeps engine.io from starting its sleeping first-ping task for sessions
+  that open on WebSocket (that task lived ``ping_interval``, 25 s, per connection: ~1.3 KB).
 
 Sessions that start on long-polling and upgrade keep engine.io's stock handler (correct, slower).
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +72,25 @@ class NoQueue:
         raise asyncio.QueueEmpty
 
 
+def defer_first_ping(eio: Any) -> None:
+    """Wrap engine.io's ``connect`` handler so that a session opening on WebSocket gets no
+    first-ping task from engine.io (``schedule_ping`` only starts one when ``last_ping`` is
+    set); :class:`DirectWebSocket` schedules that PING on the pinger, or restores engine.io's
+    own if the session does not go direct."""
+    accept = eio.handlers["connect"]
+
+    async def connect(sid: str, environ: dict[str, Any], *args: Any) -> Any:
+        accepted = await accept(sid, environ, *args)
+        socket = eio.sockets.get(sid)
+        opens_on_websocket = "transport=websocket" in environ.get("QUERY_STRING", "")
+        if (accepted is None or accepted is True) and socket is not None and opens_on_websocket:
+            socket.last_ping = None
+            socket.gigvora_first_ping = True
+        return accepted
+
+    eio.handlers["connect"] = connect
+
+
 class DirectWebSocket:
     """engine.io's aiohttp WebSocket driver, replaced (see the module docstring)."""
 
@@ -88,6 +110,9 @@ class DirectWebSocket:
         fanout: Fanout | None = getattr(self.server, "gigvora_fanout", None)
         if (fanout is None or eio_socket is None or eio_socket.connected
                 or request.transport is None):
+            if eio_socket is not None and getattr(eio_socket, "gigvora_first_ping", False):
+                eio_socket.last_ping = time.time()  # engine.io's own first PING after all
+                eio_socket.schedule_ping()
             await self.handler(self)  # an upgrade from polling: engine.io's own loop
             return sock
         conn = self._conn = self._go_direct(fanout, eio_socket, request.transport)
@@ -115,6 +140,8 @@ class DirectWebSocket:
                 eio_socket.last_ping = None
                 conn.ping_due = asyncio.get_running_loop().time() + ping_interval
 
+        if getattr(eio_socket, "gigvora_first_ping", False):  # see defer_first_ping
+            conn.ping_due = asyncio.get_running_loop().time() + ping_interval
         eio_socket.send = send
         eio_socket.schedule_ping = schedule_ping
         eio_socket.queue = NoQueue(conn.close)
