@@ -267,8 +267,10 @@ function onSlaBreach(event) {
     }
   }
   const name = conv ? contactName(conv) : "a member";
-  ui.alerts.prepend(el("li", { text: `SLA breached: ${String(target).replaceAll("_", " ")} on conversation #${id} with ${name}` }));
-  while (ui.alerts.children.length > 5) ui.alerts.lastElementChild.remove();
+  if (ui.alerts) { // supervisors only (the server sends inbox:sla_breach to them alone)
+    ui.alerts.prepend(el("li", { text: `SLA breached: ${String(target).replaceAll("_", " ")} on conversation #${id} with ${name}` }));
+    while (ui.alerts.children.length > 5) ui.alerts.lastElementChild.remove();
+  }
   renderList();
   if (id === s.openId) renderOpen();
 }
