@@ -390,3 +390,25 @@ async def test_no_bubble_without_the_bridge(shell: LiveServer, browser: Any) -> 
     await expect(ada.page.get_by_role("button", name="Support")).to_have_count(0)
     await expect(ada.page.get_by_role("complementary", name="Support")).to_have_count(0)
     ada.assert_clean()
+
+
+async def test_room_page_and_bubble_share_one_websocket(support: SupportStack,
+                                                       browser: Any) -> None:
+    """The room page's `/rooms` socket and the bubble's `/` socket are two Socket.IO namespaces
+    multiplexed over one WebSocket (one Engine.IO connection), and both work."""
+    ada = await open_member(browser, support.url, "Ada Lovelace")
+    sockets = socket_io_connections(ada.page)
+    await ada.page.goto(support.url + "/rooms/support-lounge")
+    await expect(ada.page.locator("#room-status")).to_contain_text("You are in the room")
+    await open_bubble(ada)
+    await write_to_support(ada, "Sound drops in the lounge every minute.")
+    grace = await open_inbox(browser, support.url)
+    log = await open_conversation(grace, "Ada Lovelace")
+    await expect(log).to_contain_text("Sound drops in the lounge every minute.")
+    await agent_writes(grace, "Try the wired headset, Ada.")
+    await expect(bubble(ada.page).locator("#support-messages")).to_contain_text(
+        "Try the wired headset, Ada.")
+    await expect(ada.page.locator("#room-status")).to_contain_text("You are in the room")
+    assert len(sockets) == 1, sockets
+    ada.assert_clean()
+    grace.assert_clean()
