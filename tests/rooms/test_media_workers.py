@@ -44,6 +44,17 @@ async def flowing(member: Member, publisher: str, timeout: float = 8) -> list[An
     return sorted(counters, key=lambda c: c.kind)
 
 
+async def watching(rooms: Rooms) -> tuple[Member, Member]:
+    """Alice publishes audio and video in ``ROOM``; Bob subscribes and receives both."""
+    alice, bob = await rooms.member("alice"), await rooms.member("bob")
+    await alice.join()
+    await alice.publish(["audio", "video"])
+    await bob.join()
+    await bob.subscribe(alice.participant_id)
+    await flowing(bob, alice.participant_id)
+    return alice, bob
+
+
 async def test_workers_forward_30fps_and_pin_rooms_to_different_workers(
         start_rooms: StartRooms) -> None:
     """publish → subscribe through a worker: video ≥ 25 fps, audio ≥ 45 frames/s; a second
@@ -120,12 +131,7 @@ async def test_workers_host_mute_and_kick_close_the_kicked_peer(start_rooms: Sta
 async def test_workers_telemetry_flows_back(start_rooms: StartRooms) -> None:
     """The worker's samples reach the telemetry REST document and Prometheus."""
     rooms = await start_rooms(media_workers=2, telemetry_interval_s=0.5)
-    alice, bob = await rooms.member("alice"), await rooms.member("bob")
-    await alice.join()
-    await alice.publish(["audio", "video"])
-    await bob.join()
-    await bob.subscribe(alice.participant_id)
-    await flowing(bob, alice.participant_id)
+    alice, bob = await watching(rooms)
     live, http = rooms.live, rooms.live.clients[0].http
     url = f"{live.url}/api/v1/rooms/{ROOM}/telemetry"
     doc: dict[str, Any] = {}
@@ -158,12 +164,7 @@ async def test_killed_worker_fails_media_cleanly_and_a_new_worker_serves(
     """SIGKILL the room's worker: the room hears ``room:unpublished`` (reason ``failed``),
     readiness shows the restart, and a republish is served by a live worker."""
     rooms = await start_rooms(media_workers=2)
-    alice, bob = await rooms.member("alice"), await rooms.member("bob")
-    await alice.join()
-    await alice.publish(["audio", "video"])
-    await bob.join()
-    await bob.subscribe(alice.participant_id)
-    await flowing(bob, alice.participant_id)
+    alice, bob = await watching(rooms)
     worker = pool(rooms).pins[ROOM]
     killed = worker.pid
     assert killed is not None
@@ -203,12 +204,7 @@ async def test_hung_worker_is_killed_and_replaced(start_rooms: StartRooms,
     monkeypatch.setattr(media_workers, "HEARTBEAT_S", 0.2)
     monkeypatch.setattr(media_workers, "HEARTBEAT_TIMEOUT_S", 0.5)
     rooms = await start_rooms(media_workers=1)
-    alice, bob = await rooms.member("alice"), await rooms.member("bob")
-    await alice.join()
-    await alice.publish(["audio", "video"])
-    await bob.join()
-    await bob.subscribe(alice.participant_id)
-    await flowing(bob, alice.participant_id)
+    alice, bob = await watching(rooms)
     [worker] = pool(rooms).workers
     hung = worker.pid
     assert hung is not None
