@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from realtime.chat_models import Label
 from realtime.config import resolve_jwt_secret
 from realtime.errors import AppError
 from realtime.identity import TokenService
@@ -24,10 +25,7 @@ API_TOKEN_TTL_S = 900
 API_KEY_HEADER = "X-Api-Key"
 
 #: printable, no space at either end (stripping would accept "\t" by the schema, then refuse it)
-Name = Annotated[str, StringConstraints(
-    min_length=1, max_length=64,
-    pattern=r"^[^\u0000-\u0020\u007f-\u00a0]([^\u0000-\u001f\u007f-\u009f]*"
-            r"[^\u0000-\u0020\u007f-\u00a0])?$")]
+Name = Label
 #: no whitespace, spelled out: ``\S`` differs between Python, Rust (pydantic) and hypothesis
 #: (schemathesis) for U+001C-U+001F and U+0085
 NO_SPACE = (r"^[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"

@@ -17,11 +17,14 @@ ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Emoji = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^\S+$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Role = Literal["member", "agent", "moderator", "admin", "operator"]
-#: a channel category as clients show it: no control characters, no space at either end
-Category = Annotated[str, StringConstraints(
+#: a short label people read (a channel category, an API key's name): 1-64 characters, no
+#: control characters, no space at either end — refused, not stripped, so the JSON Schema and
+#: the server agree on what is valid
+Label = Annotated[str, StringConstraints(
     min_length=1, max_length=64,
     pattern=r"^[^\u0000-\u0020\u007f-\u00a0]([^\u0000-\u001f\u007f-\u009f]*"
             r"[^\u0000-\u0020\u007f-\u00a0])?$")]
+Category = Label
 
 
 class Payload(BaseModel):
