@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/cpu_per_message.py --messages 4000 --clients 8
 
 Boots ``gigvora serve`` in a child process (default plugins, so moderation runs), connects
-``--clients`` members to one channel, and has each send its share of ``--messages`` messages
-back to back (every one with a ``client_id``, as clients should). The server's user + system CPU
+``--clients`` members to one channel (``--channels N``: spread round-robin over N channels
+``cpu-0`` … created through the REST API, closer to the suite's "many channels"), and has each
+send its share of ``--messages`` messages back to back (every one with a ``client_id``, as
+clients should). The server's user + system CPU
 time (``/proc/<pid>/stat``) over the sends, divided by the messages stored, is the figure: it
 does not depend on how busy the machine is, unlike latency. ``--py-spy FILE`` also records a
 flame graph of the server over the sends (collapsed stacks if FILE ends in ``.txt``;
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,16 +52,34 @@ def cpu_seconds(pid: int) -> float:
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """User + system CPU seconds so far of the event loop's thread (``loop``) and of every other
-    thread together (``threads``: the SQLite writer, readers and checkpointer, executors)."""
+    thread together (``threads``: the SQLite writer, readers and checkpointer, executors); also
+    per thread name (``name user``/``name sys``, for ``--threads``)."""
     seconds = {"loop": 0.0, "threads": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            head, tail = (task / "stat").read_text().rsplit(")", 1)
         except OSError:  # the thread ended meanwhile
             continue
+        fields = tail.split()
+        user, system = int(fields[11]) / TICKS, int(fields[12]) / TICKS
         key = "loop" if task.name == str(pid) else "threads"
-        seconds[key] += (int(fields[11]) + int(fields[12])) / TICKS
+        seconds[key] += user + system
+        name = "loop" if key == "loop" else head.split("(", 1)[1]
+        for part, value in (("user", user), ("sys", system)):
+            seconds[f"{name} {part}"] = seconds.get(f"{name} {part}", 0.0) + value
     return seconds
+
+
+def create_channels(url: str, ids: list[str]) -> None:
+    """Create public channels (POST /api/v1/channels as an admin)."""
+    token = mint("cpu-admin", roles="admin,member")
+    for cid in ids:
+        request = urllib.request.Request(
+            f"{url}/api/v1/channels", data=json.dumps({"id": cid, "name": cid}).encode(),
+            method="POST", headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
 
 def start_py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -67,7 +89,8 @@ def start_py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
                              "--format", "raw" if out.endswith(".txt") else "flamegraph"])
 
 
-async def run(messages: int, clients: int, spy: str | None, env: dict[str, str]) -> None:
+async def run(messages: int, clients: int, spy: str | None, env: dict[str, str],
+              channels: int = 1, per_thread: bool = False) -> None:
     with tempfile.TemporaryDirectory() as data:
         server = ServerProcess(Path(data))
         server.env.update({"GIGVORA_MESSAGE_RATE_PER_S": "0", **env})
@@ -76,13 +99,16 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
         try:
             await server.wait_ready()
             assert server.proc is not None
+            names = ["general"] if channels <= 1 else [f"cpu-{c}" for c in range(channels)]
+            if channels > 1:
+                create_channels(server.url, names)
             for n in range(clients):
                 members.append(await Client(server.url, mint(f"cpu{n}")).connect())
-            for member in members:
-                await member.ok("channel:join", {"channel": "general"})
+            for n, member in enumerate(members):
+                await member.ok("channel:join", {"channel": names[n % len(names)]})
             warm = members[0]
             for i in range(50):
-                await warm.ok("message:send", {"channel": "general", "text": sentence(99, i),
+                await warm.ok("message:send", {"channel": names[0], "text": sentence(99, i),
                                                "client_id": f"warm-{i}"})
             recorder = None
             if spy:
@@ -95,7 +121,7 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
 
             async def send(n: int, member: Client) -> None:
                 for i in range(each):
-                    await member.ok("message:send", {"channel": "general",
+                    await member.ok("message:send", {"channel": names[n % len(names)],
                                                      "text": sentence(n, i),
                                                      "client_id": f"{n}-{i}"})
             await asyncio.gather(*(send(n, m) for n, m in enumerate(members)))
@@ -107,10 +133,14 @@ async def run(messages: int, clients: int, spy: str | None, env: dict[str, str])
             stored = each * clients
             print(f"{stored} messages stored in {wall:.2f} s wall; server CPU {cpu:.2f} s = "
                   f"{cpu / stored * 1e6:.0f} µs per message (includes the fan-out to "
-                  f"{clients} subscribers)")
+                  f"{clients // len(names)} subscribers)")
             print("  of which (µs per message): " + ", ".join(
                 f"{key} {(threads[key] - threads_before[key]) / stored * 1e6:.0f}"
                 for key in ("loop", "threads")))
+            if per_thread:
+                print("  per thread (µs per message): " + ", ".join(
+                    f"{key} {(threads[key] - threads_before.get(key, 0.0)) / stored * 1e6:.0f}"
+                    for key in sorted(threads) if " " in key))
         finally:
             for member in members:
                 await member.close()
@@ -122,12 +152,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--channels", type=int, default=1,
+                        help="spread the clients over this many channels (default: general)")
+    parser.add_argument("--threads", action="store_true",
+                        help="also print CPU per thread name, user and system")
     parser.add_argument("--py-spy", dest="spy", default=None, metavar="FILE")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra GIGVORA_* settings for the server")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
-    asyncio.run(run(args.messages, args.clients, args.spy, env))
+    asyncio.run(run(args.messages, args.clients, args.spy, env, args.channels, args.threads))
 
 
 if __name__ == "__main__":
