@@ -1,6 +1,7 @@
 """SQLite backend: one writer thread with group commit, a small pool of reader threads.
 
-Every write is queued to the writer thread, which drains whatever is queued, runs it in one
+Every write is queued to the writer thread, which drains whatever is queued (idempotency-key
+lookups queued there too run first, outside the transaction: see ``_WriterThread``), runs it in one
 ``BEGIN IMMEDIATE`` transaction (a SAVEPOINT per operation, so one failing operation does not
 poison its batch — except message appends, which cannot leave anything behind when they fail and
 skip it), commits once (WAL, ``synchronous=FULL``: one fsync for the whole batch) and
@@ -36,7 +37,7 @@ from storage.base import (
     now_iso,
 )
 from storage.sqlite_keys import Found, Key, KeyLookups, KeyProbe, flat, keys_cte
-from storage.sqlite_readers import Checkpointer, ReaderPool
+from storage.sqlite_readers import Checkpointer, ReaderPool, run_read, settle_reads
 
 T = TypeVar("T")
 MAX_BATCH = 512
@@ -47,6 +48,10 @@ MESSAGE_COLUMNS = ("id, channel_id, seq, author_id, author_name, text, client_id
                    "created_at, edited_at, deleted, reactions")
 _BY_KEYS_COLUMNS = ", ".join("m." + column.strip() for column in MESSAGE_COLUMNS.split(","))
 Op = tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]
+
+
+class _Read(tuple):  # type: ignore[type-arg]
+    """An ``Op`` that only reads (see ``_WriterThread.submit_read``)."""
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -95,7 +100,14 @@ def _channel(row: tuple[Any, ...]) -> Channel:
 
 
 class _WriterThread(threading.Thread):
-    """Runs queued write operations in batches: one transaction and one fsync per batch."""
+    """Runs queued write operations in batches: one transaction and one fsync per batch.
+
+    It also takes the idempotency-key lookups of new messages (``submit_read``): every message
+    needs one before it is checked and one write after, and waking a reader thread for the
+    first cost the event loop more than the lookup itself (a sleeping thread's wake-up, a GIL
+    hand-off and one more loop iteration per batch). Queued here they mostly ride on a wake-up
+    the writes need anyway: the writer runs the reads it drained first, outside any transaction
+    (so they see everything committed), resolves them, then commits the writes."""
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop,
                  on_commit: Callable[[int, float], None]) -> None:
@@ -113,6 +125,13 @@ class _WriterThread(threading.Thread):
         self._queue.put((fn, args, future))
         return future
 
+    def submit_read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
+        """Queue ``fn(conn, *args)``, which must not write; resolved before the writes drained
+        with it commit."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put(_Read((fn, args, future)))
+        return future
+
     def stop(self) -> None:
         """Ask the thread to finish the queue and exit."""
         self._queue.put(None)
@@ -122,7 +141,11 @@ class _WriterThread(threading.Thread):
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer does it, off this path
         try:
             while (batch := self._next_batch()) is not None:
-                self._run_batch(conn, batch)
+                if any(type(op) is _Read for op in batch):
+                    self._run_reads(conn, [op for op in batch if type(op) is _Read])
+                    batch = [op for op in batch if type(op) is not _Read]
+                if batch:
+                    self._run_batch(conn, batch)
         finally:
             conn.close()
 
@@ -141,6 +164,13 @@ class _WriterThread(threading.Thread):
                 break
             batch.append(item)
         return batch
+
+    def _run_reads(self, conn: sqlite3.Connection, reads: list[Op]) -> None:
+        outcomes = [run_read(conn, read) for read in reads]
+        try:
+            self._loop.call_soon_threadsafe(settle_reads, outcomes)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
         started = time.perf_counter()
@@ -217,7 +247,7 @@ class SQLiteStore:
         #: ``take_probed`` hands each answer out once, within ``PROBED_TTL_S``.
         self.key_probes: dict[str, KeyProbe] = {}
         self._probed: dict[tuple[str, str, str, str], tuple[float, Any]] = {}
-        self._keys = KeyLookups(self._submit_read, _by_keys, self.key_probes, self._hand_over)
+        self._keys = KeyLookups(self._submit_key_read, _by_keys, self.key_probes)
         self.commits = 0
         self.committed_ops = 0
         self.last_commit_seconds = 0.0
@@ -301,9 +331,10 @@ class SQLiteStore:
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._submit_read(fn, *args)
 
-    def _hand_over(self) -> None:
-        if self._readers is not None:
-            self._readers.flush()
+    def _submit_key_read(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        if self._writer is None:
+            raise StoreUnavailable("store is closed")
+        return self._writer.submit_read(fn, args)
 
     def _submit_read(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._readers is None:

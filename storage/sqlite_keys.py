@@ -1,14 +1,16 @@
-"""Idempotency-key lookups for the SQLite store, batched: one reader call and one SQL statement
+"""Idempotency-key lookups for the SQLite store, batched: one thread hand-off and one SQL statement
 per batch of keys, however many messages asked.
 
 Every new message with a ``client_id`` is looked up before the pre-store checks (a retry returns
 the first message unchecked). Under load one read per message was the store's bottleneck: each
-read is a thread hand-off, and each SQLite step on a reader thread gives the GIL back and must win
+read is a thread hand-off, and each SQLite step on another thread gives the GIL back and must win
 it again from a busy event loop (up to the 5 ms switch interval each time). ``KeyLookups`` gathers
 the keys asked for during one loop iteration and looks them all up with one
-``WITH k(c, a, i) AS (VALUES …) … JOIN`` on the unique index; key probes (e.g. moderation's holds,
-see ``SQLiteStore.key_probes``) answer the keys without a message in the same call, batched the
-same way. Results are exact: a key that is not found had no row when the statement ran.
+``WITH k(c, a, i) AS (VALUES …) … JOIN`` on the unique index, on the writer thread (see
+``storage.sqlite._WriterThread``: the hand-off mostly rides on the writes' own); key probes (e.g.
+moderation's holds, see ``SQLiteStore.key_probes``) answer the keys without a message in the same
+call, batched the same way. Results are exact: a key that is not found had no row when the
+statement ran.
 """
 
 from __future__ import annotations
@@ -41,14 +43,13 @@ def flat(keys: list[Key]) -> list[str]:
 
 
 class KeyLookups:
-    """Gathers ``find`` calls made during one loop iteration into batched reader calls."""
+    """Gathers ``find`` calls made during one loop iteration into batched lookups."""
 
     def __init__(self, submit: Submit, lookup: Callable[..., dict[Key, Found]],
-                 probes: dict[str, KeyProbe], hand_over: Callable[[], None]) -> None:
+                 probes: dict[str, KeyProbe]) -> None:
         self._submit = submit
         self._lookup = lookup
         self._probes = probes
-        self._hand_over = hand_over
         self._pending: list[tuple[Key, asyncio.Future[Found]]] = []
 
     def find(self, key: Key) -> asyncio.Future[Found]:
@@ -62,7 +63,7 @@ class KeyLookups:
         return future
 
     def flush(self) -> None:
-        """Hand every pending key to the readers (on the loop's thread)."""
+        """Hand every pending key over (on the loop's thread)."""
         pending, self._pending = self._pending, []
         probes = tuple(self._probes.items())
         for start in range(0, len(pending), CHUNK):
@@ -73,7 +74,6 @@ class KeyLookups:
                 _fail(chunk, error)
                 continue
             read.add_done_callback(functools.partial(_settle, chunk))
-        self._hand_over()  # now, not one loop iteration later
 
 
 def _settle(chunk: list[tuple[Key, asyncio.Future[Found]]],

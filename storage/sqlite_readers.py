@@ -37,7 +37,8 @@ Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 CHUNK = 16
 
 
-def _settle(outcomes: list[Outcome]) -> None:
+def settle_reads(outcomes: list[Outcome]) -> None:
+    """Resolve the futures of finished reads (on the loop's thread)."""
     for future, value, error in outcomes:
         if future.done():  # the caller was cancelled meanwhile
             continue
@@ -47,7 +48,8 @@ def _settle(outcomes: list[Outcome]) -> None:
             future.set_result(value)
 
 
-def _run_read(conn: sqlite3.Connection, read: Read) -> Outcome:
+def run_read(conn: sqlite3.Connection, read: Read) -> Outcome:
+    """Run one read on ``conn``; its outcome for ``settle_reads`` (errors are handed over)."""
     fn, args, future = read
     try:
         return future, fn(conn, *args), None
@@ -91,9 +93,9 @@ class ReaderPool:
         conn = self._connect()
         try:
             while (reads := self._queue.get()) is not None:
-                outcomes = [_run_read(conn, read) for read in reads]
+                outcomes = [run_read(conn, read) for read in reads]
                 try:
-                    self._loop.call_soon_threadsafe(_settle, outcomes)
+                    self._loop.call_soon_threadsafe(settle_reads, outcomes)
                 except RuntimeError:  # the loop is closed: nobody is waiting any more
                     return
         finally:
