@@ -117,6 +117,8 @@ class _WriterThread(threading.Thread):
         self._queue: queue.SimpleQueue[Op | None] = queue.SimpleQueue()
         self._on_commit = on_commit
         self.pending = 0
+        #: True when the WAL should be caught up (see ``storage.sqlite_readers.Checkpointer``).
+        self.catch_up: Callable[[], bool] = lambda: False
 
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Queue ``fn(conn, *args)``; the future resolves after the batch commits."""
@@ -146,6 +148,8 @@ class _WriterThread(threading.Thread):
                     batch = [op for op in batch if type(op) is not _Read]
                 if batch:
                     self._run_batch(conn, batch)
+                if self.catch_up():
+                    _checkpoint(conn)
         finally:
             conn.close()
 
@@ -223,6 +227,13 @@ class _WriterThread(threading.Thread):
             pass
 
 
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:  # busy or I/O: the Checkpointer's next round asks again
+        pass
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("ROLLBACK")
@@ -253,6 +264,8 @@ class SQLiteStore:
         self.last_commit_seconds = 0.0
         self.commit_observer: Callable[[int, float], None] | None = None
         self._lock_fd: int | None = None
+        #: Seconds between WAL checkpoints (see ``storage.sqlite_readers.Checkpointer``).
+        self.checkpoint_interval = 1.0
 
     # lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -266,7 +279,8 @@ class SQLiteStore:
                                    self._reader_count)
         self._writer = _WriterThread(self.path, loop, self._committed)
         self._writer.start()
-        self._checkpointer = Checkpointer(lambda: connect(self.path))
+        self._checkpointer = Checkpointer(lambda: connect(self.path), self.checkpoint_interval)
+        self._writer.catch_up = self._checkpointer.take_done
         self._checkpointer.start()
 
     def _migrate(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from storage.base import Channel, MessageDraft, StoreUnavailable
-from storage.sqlite import SQLiteStore
+from storage.sqlite import SQLiteStore, connect
 from storage.sqlite_keys import Key
 
 
@@ -88,3 +88,37 @@ async def test_lookups_after_close_are_refused(tmp_path: Path) -> None:
     await backend.close()
     with pytest.raises(StoreUnavailable):
         await backend.find_by_client_id("c", "u", "k")
+
+
+async def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
+    """A checkpoint on another connection never catches up with a writer that never pauses; the
+    writer's catch-up after each of the Checkpointer's rounds lets the next commit restart the
+    WAL from its start instead of extending it."""
+    path = str(tmp_path / "wal.db")
+    backend = SQLiteStore(path)
+    backend.checkpoint_interval = 3600.0  # this test plays the Checkpointer's rounds itself
+    await backend.open()
+    await backend.ensure_channel(Channel(id="c", name="C"))
+    other, reader = connect(path), connect(path, readonly=True)
+    try:
+        for n in range(50):
+            await backend.append_message(draft(f"a{n}"))
+        reader.execute("BEGIN")  # a read in flight: the round below stops at its snapshot,
+        reader.execute("SELECT count(*) FROM messages").fetchone()
+        for n in range(50):  # as when the writer commits while a round runs
+            await backend.append_message(draft(f"b{n}"))
+        _, frames, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        reader.execute("COMMIT")
+        assert done < frames  # the Checkpointer's round could not catch up
+        assert backend._checkpointer is not None
+        backend._checkpointer._done = True  # as after its round: the writer catches up
+        for n in range(3):
+            await backend.append_message(draft(f"c{n}"))  # the second one restarts the WAL
+        _, log, _ = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert log < frames // 4
+        store_again = await backend.find_by_client_id("c", "u", "a7")
+        assert store_again is not None and store_again.text == "text a7"
+    finally:
+        other.close()
+        reader.close()
+        await backend.close()
