@@ -3,9 +3,10 @@
 python-socketio's stock path costs one task per recipient plus a queue and a writer task per
 socket, and deflates every frame per recipient. Here, for sockets that connected over WebSocket:
 
-* ``DirectWebSocket`` replaces engine.io's aiohttp driver: no per-message deflate (chat frames are
-  small; per-recipient compression costs ~4x memory per connection), and it registers a
-  ``DirectConnection`` that owns the socket's transport.
+* ``realtime.eio_direct.DirectWebSocket`` replaces engine.io's aiohttp driver: no per-message
+  deflate (chat frames are small; per-recipient compression costs ~4x memory per connection),
+  and the socket's transport is owned by a ``DirectSession``, a ``DirectConnection`` that also
+  reads the client's frames.
 * Engine.IO MESSAGE packets (every Socket.IO packet: events, acks, connect) for such a socket skip
   the queue and the writer task: they are appended, already framed, to the connection's pending
   list. One ``call_soon`` per loop iteration flushes every dirty connection with a single
@@ -139,14 +140,15 @@ class DirectConnection:
             self.fanout.mark_dirty(self)
         self.pending.append(frame)
 
-    def close(self) -> None:
-        """Flush, send a WebSocket close frame (1000) and close the transport."""
+    def close(self, code: int = 1000) -> None:
+        """Flush, send a WebSocket close frame with ``code`` and close the transport."""
         if self.closed:
             return
         self.flush()
         self.closed = True
         if not self.transport.is_closing():
-            self.transport.write(WS_CLOSE_NORMAL)
+            self.transport.write(WS_CLOSE_NORMAL if code == 1000
+                                 else b"\x88\x02" + code.to_bytes(2, "big"))
             self.transport.close()
 
     def flush(self) -> None:
@@ -207,6 +209,12 @@ class Fanout:
                     conn.ping_due = None
                     conn.eio_socket.last_ping = wall
                     conn.write(PING_FRAME)
+
+    def close_all(self, code: int = 1001) -> None:
+        """Close every direct connection (1001: going away), after flushing what is pending;
+        their sessions end as the transports report the loss."""
+        for conn in list(self.connections.values()):
+            conn.close(code)
 
     def buffered_bytes(self) -> int:
         """Bytes waiting in kernel-side transport buffers across all connections."""

@@ -3,7 +3,8 @@
 States: ``booting`` → ``ready`` → ``draining`` → ``stopped``; ``/readyz`` is 200 only in ``ready``.
 A drain: readiness goes 503 and new connections are refused; after a short grace (so the load
 balancer notices) in-flight events finish (bounded), every client gets a clean Socket.IO
-disconnect, pending frames are flushed, then the resources close in reverse boot order.
+disconnect, pending frames are flushed, direct WebSockets get a 1001 close frame, then the
+resources close in reverse boot order.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ async def drain(lifecycle: Lifecycle, hub: Hub, sio: socketio.AsyncServer, fanou
         await asyncio.sleep(0.01)
     await disconnect_all(sio)
     fanout.flush()
+    fanout.close_all()  # Engine.IO connections left without a namespace (aiohttp no longer
+    # holds the upgraded WebSockets, so its shutdown would not close them)
     log.info("drained", extra={"inflight_left": hub.inflight})
 
 

@@ -13,7 +13,7 @@ import orjson
 
 from tests.drills.common import Writer, assert_exactly_once, readyz, stored_messages
 from tests.helpers import Client, ServerProcess, mint
-from tests.integration.test_fanout import RawWebSocket
+from tests.rawws import RawWebSocket
 
 
 def _rss_kb(pid: int) -> int:

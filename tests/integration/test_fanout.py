@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import socket
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +10,7 @@ import orjson
 
 from realtime.app import FANOUT, HUB, METRICS, SIO
 from tests.helpers import LiveServer, make_settings, mint, start_server
+from tests.rawws import RawWebSocket
 
 
 async def test_per_channel_order_is_seq_order(server: LiveServer) -> None:
@@ -68,51 +65,6 @@ async def test_disconnects_during_broadcast_harm_nobody(server: LiveServer) -> N
     for client in stayers:
         await client.wait_for("message:new", lambda m: m["seq"] == 100)
         assert [m["seq"] for m in client.events["message:new"]] == list(range(1, 101))
-
-
-class RawWebSocket:
-    """A hand-rolled Engine.IO/WebSocket client with a tiny receive buffer that stops reading."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, url: str) -> RawWebSocket:
-        host, port = url.removeprefix("http://").split(":")
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
-                      f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        return cls(reader, writer)
-
-    def send(self, text: str) -> None:
-        payload = text.encode()
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        header = (struct.pack("!BB", 0x81, 0x80 | len(payload)) if len(payload) < 126
-                  else struct.pack("!BBH", 0x81, 0x80 | 126, len(payload)))
-        self.writer.write(header + mask + masked)
-
-    async def recv(self) -> str:
-        first, second = await self.reader.readexactly(2)
-        assert first & 0x80, "server frames are final"
-        size = second & 0x7F
-        if size == 126:
-            size = struct.unpack("!H", await self.reader.readexactly(2))[0]
-        elif size == 127:
-            size = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-        return (await self.reader.readexactly(size)).decode()
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def test_raw_frames_are_valid_and_slow_consumers_are_dropped(tmp_path: Path) -> None:
