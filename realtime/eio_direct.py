@@ -350,9 +350,8 @@ class DirectSession(DirectConnection, asyncio.Protocol):
                 self._backlog = collections.deque()
             self._backlog.append((handler, args))
             return
-        loop = asyncio.get_running_loop()
         if not eager:
-            self._busy = loop.create_task(self._chain(handler(*args)))
+            self._busy = asyncio.get_running_loop().create_task(self._chain(handler(*args)))
             return
         context = contextvars.copy_context()
         coro = handler(*args)
@@ -363,7 +362,8 @@ class DirectSession(DirectConnection, asyncio.Protocol):
         except Exception:
             log.exception("engine.io packet handler failed", extra={"eio_sid": self.eio_sid})
             return
-        self._busy = loop.create_task(self._chain(_drive(coro, awaited)), context=context)
+        self._busy = asyncio.get_running_loop().create_task(self._chain(_drive(coro, awaited)),
+                                                            context=context)
 
     async def _chain(self, first: Awaitable[Any]) -> None:
         """Await ``first``, then every packet that queued up behind it."""

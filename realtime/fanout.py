@@ -181,13 +181,17 @@ class Fanout:
         self._scheduled = False
         self._on_slow = on_slow
         self.delivered = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def mark_dirty(self, conn: DirectConnection) -> None:
         """Remember ``conn`` for the next flush, scheduling one if none is."""
         self._dirty.append(conn)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            if self._loop is None:  # looked up once: on Python 3.11 every
+                # get_running_loop() costs a getpid() system call
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every dirty connection's pending frames."""
