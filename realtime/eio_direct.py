@@ -37,7 +37,7 @@ import contextvars
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -45,6 +45,7 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
 from realtime.fanout import CLOSE_TIMEOUT_S, DirectConnection, Fanout, eio_frame, ws_frame
+from realtime.tasks import resume
 
 log = logging.getLogger(__name__)
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -125,30 +126,6 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
 def accept_key(key: str) -> str:
     """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2)."""
     return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
-
-
-async def _drive(coro: Coroutine[Any, Any, Any], awaited: Any) -> None:
-    """Finish a coroutine that :meth:`DirectSession.run` started by hand and that suspended on
-    ``awaited`` (a future, or ``None`` for a bare yield): wait for what it waits for, resume it,
-    until it returns. Its own exceptions are logged; a cancellation is passed into it."""
-    while True:
-        try:
-            if awaited is None:
-                await asyncio.sleep(0)
-            else:
-                await awaited
-        except asyncio.CancelledError:
-            coro.close()
-            raise
-        except Exception:  # the coroutine sees the future's error itself when resumed
-            pass
-        try:
-            awaited = coro.send(None)
-        except StopIteration:
-            return
-        except Exception:
-            log.exception("engine.io packet handler failed")
-            return
 
 
 class DirectSession(DirectConnection, asyncio.Protocol):
@@ -362,7 +339,7 @@ class DirectSession(DirectConnection, asyncio.Protocol):
         except Exception:
             log.exception("engine.io packet handler failed", extra={"eio_sid": self.eio_sid})
             return
-        self._busy = asyncio.get_running_loop().create_task(self._chain(_drive(coro, awaited)),
+        self._busy = asyncio.get_running_loop().create_task(self._chain(resume(coro, awaited)),
                                                             context=context)
 
     async def _chain(self, first: Awaitable[Any]) -> None:

@@ -23,6 +23,7 @@ import pluggy
 from realtime import hookspecs
 from realtime.config import Settings
 from realtime.errors import AppError
+from realtime.tasks import resume
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,16 @@ class HookRunner:
         started = time.perf_counter()
         try:
             result = impl.function(**self._args(impl, kwargs))
+            if inspect.iscoroutine(result):
+                # stepped by hand first: most calls (moderation's rules without an ML tier)
+                # finish without suspending and need no timer; one that suspends is finished
+                # under the timeout, in this task
+                try:
+                    awaited = result.send(None)
+                except StopIteration as done:
+                    return done.value
+                async with asyncio.timeout(timeout or self._timeout):
+                    return await resume(result, awaited)
             if inspect.isawaitable(result):
                 async with asyncio.timeout(timeout or self._timeout):
                     result = await result

@@ -58,3 +58,34 @@ async def supervise(name: str, worker: Callable[[], Awaitable[None]],
             on_crash(name)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
+
+
+async def resume(coro: Coroutine[Any, Any, Any], awaited: Any) -> Any:
+    """Finish a coroutine that was stepped by hand (``coro.send(None)``) and suspended on
+    ``awaited`` — the future it yielded, or ``None`` for a bare yield — in the current task:
+    wait for what it waits for and resume it, until it returns; its value or exception is ours.
+
+    Hot paths step a coroutine by hand when it usually finishes without suspending (a hook
+    whose rules are synchronous, a packet handler that only starts a task): that saves a task
+    or a timer per call, and this finishes the rare one that does suspend. A cancellation of the
+    current task reaches the coroutine where it waits, as it would in its own task."""
+    while True:
+        try:
+            if awaited is None:
+                await asyncio.sleep(0)
+            else:  # as a task does with what its coroutine yields: take over the wait
+                # (awaiting a future already marked as awaited raises in the C implementation)
+                awaited._asyncio_future_blocking = False
+                await awaited
+        except asyncio.CancelledError as cancel:
+            try:
+                awaited = coro.throw(cancel)
+            except StopIteration as done:
+                return done.value
+            continue
+        except Exception:  # the coroutine gets the future's error when it resumes
+            pass
+        try:
+            awaited = coro.send(None)
+        except StopIteration as done:
+            return done.value
