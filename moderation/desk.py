@@ -46,6 +46,10 @@ class ModerationDesk:
         self._strikes: dict[str, deque[float]] = defaultdict(deque)
         #: user id → the name they last posted under (for the queue; the store has no users)
         self.names: dict[str, str] = {}
+        #: id(PolicyDoc) → (that doc, its Policy): a doc is frozen, so its policy is built
+        #: once; a changed policy is a new doc (``set_policy``, ``load``), hence a new entry
+        self._built: dict[int, tuple[PolicyDoc, Policy]] = {}
+        self._default_policy = Policy()
 
     async def load(self) -> None:
         """Cache the stored policies."""
@@ -55,7 +59,14 @@ class ModerationDesk:
     def policy_for(self, channel: str) -> Policy:
         """The channel's policy, else the default (``*``), else the built-in default."""
         doc = self.policies.get(channel) or self.policies.get("*")
-        return doc.to_policy() if doc else Policy()
+        if not doc:
+            return self._default_policy
+        built = self._built.get(id(doc))
+        if built is None or built[0] is not doc:
+            if len(self._built) > 2 * len(self.policies) + 8:  # docs replaced since
+                self._built.clear()
+            built = self._built[id(doc)] = (doc, doc.to_policy())
+        return built[1]
 
     async def _audit(self, actor: str, action: str, target_type: str, target_id: str,
                      reason: str = "", **details: Any) -> dict[str, Any]:
@@ -67,16 +78,26 @@ class ModerationDesk:
     # before store -----------------------------------------------------------------------------
     async def pre_store(self, draft: dict[str, Any], user: dict[str, Any]) -> HookVerdict | None:
         """Sanctions first, then the classifier pipeline and the channel's policy."""
-        self._remember(user["id"], user["name"])
-        await self._refuse_if_sanctioned(user["id"], draft["channel"])
-        if draft.get("client_id") and not draft.get("edit_of"):
-            held = await self.records.find_hold(draft["channel"], user["id"], draft["client_id"])
+        user_id, channel = user["id"], draft["channel"]
+        self._remember(user_id, user["name"])
+        cached = self._sanctions.get(user_id)
+        if cached is None or time.monotonic() - cached[0] > SANCTION_CACHE_S:
+            cached = await self._load_sanctions(user_id)
+        if cached[1]:
+            self._refuse(cached[1], channel)
+        client_id = draft.get("client_id")
+        if client_id and not draft.get("edit_of"):
+            held = await self.records.find_hold(channel, user_id, client_id)
             if held is not None:  # a retry of a held message: the same hold, not a new check
                 return HookVerdict("hold", reason="held for review by a moderator",
                                    data={"hold_id": held["id"], "labels": held["labels"]})
-        verdict = await self.service.check(draft["text"], user_id=user["id"],
-                                           roles=user["roles"], channel=draft["channel"],
-                                           policy=self.policy_for(draft["channel"]))
+        service = self.service
+        if service.inline:  # no ML tier: nothing to await
+            verdict = service.check_inline(draft["text"], user_id=user_id, roles=user["roles"],
+                                           channel=channel, policy=self.policy_for(channel))
+        else:
+            verdict = await service.check(draft["text"], user_id=user_id, roles=user["roles"],
+                                          channel=channel, policy=self.policy_for(channel))
         if verdict.failed:
             log.error("moderation stage failed", extra={"reasons": list(verdict.reasons)})
             return HookVerdict("block", code="unavailable",
@@ -112,12 +133,16 @@ class ModerationDesk:
         return HookVerdict("hold", reason="held for review by a moderator",
                            data={"hold_id": hold["id"], "labels": list(verdict.labels)})
 
-    async def _refuse_if_sanctioned(self, user_id: str, channel: str) -> None:
-        cached = self._sanctions.get(user_id)
-        if cached is None or time.monotonic() - cached[0] > SANCTION_CACHE_S:
-            cached = (time.monotonic(), await self.records.active_sanctions(user_id))
-            self._sanctions[user_id] = cached
-        for sanction in cached[1]:
+    async def _load_sanctions(self, user_id: str) -> tuple[float, list[dict[str, Any]]]:
+        """The user's active sanctions, cached for ``SANCTION_CACHE_S``."""
+        cached = (time.monotonic(), await self.records.active_sanctions(user_id))
+        self._sanctions[user_id] = cached
+        return cached
+
+    @staticmethod
+    def _refuse(sanctions: list[dict[str, Any]], channel: str) -> None:
+        """Raise ``moderation_blocked`` for the first sanction that covers ``channel``."""
+        for sanction in sanctions:
             if sanction["channel_id"] in (None, channel):
                 until = sanction["expires_at"]
                 when = f" until {time.strftime('%H:%M UTC', time.gmtime(until))}" if until else ""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.base import (
+    EMPTY_RESULT,
     LABELS,
     AsyncStage,
     Label,
@@ -54,18 +55,27 @@ logger = logging.getLogger(__name__)
 NORMALIZE = "normalize"
 
 
+#: Sync stages (and the normaliser) are timed on one message in this many; call and failure
+#: counts stay exact. Timing every message cost more than some of the stages it timed.
+TIMING_EVERY = 16
+
+
 @dataclass(slots=True)
 class StageTiming:
-    """Accumulated timing of one stage."""
+    """Accumulated timing of one stage: ``calls`` and ``failures`` count every call,
+    ``total_ns`` and ``max_ns`` cover the ``timed`` ones (every call of an async stage, one
+    message in :data:`TIMING_EVERY` for the sync stages)."""
 
     calls: int = 0
     total_ns: int = 0
     max_ns: int = 0
     failures: int = 0
+    timed: int = 0
 
     def add(self, elapsed_ns: int, failed: bool) -> None:
-        """Account one call."""
+        """Account one timed call."""
         self.calls += 1
+        self.timed += 1
         self.total_ns += elapsed_ns
         self.max_ns = max(self.max_ns, elapsed_ns)
         self.failures += int(failed)
@@ -78,44 +88,52 @@ class PipelineStats:
     stages: dict[str, StageTiming] = field(default_factory=dict)
     disabled: dict[str, str] = field(default_factory=dict)
 
-    def record(self, name: str, elapsed_ns: int, failed: bool = False) -> None:
-        """Account one call of stage ``name``."""
+    def timing(self, name: str) -> StageTiming:
+        """The accumulator of stage ``name`` (created on first use)."""
         timing = self.stages.get(name)
         if timing is None:
             timing = self.stages[name] = StageTiming()
-        timing.add(elapsed_ns, failed)
+        return timing
+
+    def record(self, name: str, elapsed_ns: int, failed: bool = False) -> None:
+        """Account one timed call of stage ``name``."""
+        self.timing(name).add(elapsed_ns, failed)
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready copy: ``{"stages": {name: {...}}, "disabled": {name: why}}``."""
-        stages = {
-            name: {
+        """A JSON-ready copy: ``{"stages": {name: {...}}, "disabled": {name: why}}``.
+
+        ``mean_us`` and ``max_us`` are over the timed calls (``timed``); ``total_ms`` is
+        ``mean_us`` times ``calls`` (exact when every call was timed)."""
+        stages = {}
+        for name, t in self.stages.items():
+            mean_ns = t.total_ns / t.timed if t.timed else 0.0
+            stages[name] = {
                 "calls": t.calls,
                 "failures": t.failures,
-                "total_ms": t.total_ns / 1e6,
-                "mean_us": t.total_ns / t.calls / 1e3 if t.calls else 0.0,
+                "total_ms": mean_ns * t.calls / 1e6,
+                "mean_us": mean_ns / 1e3,
                 "max_us": t.max_ns / 1e3,
+                "timed": t.timed,
             }
-            for name, t in self.stages.items()
-        }
         return {"stages": stages, "disabled": dict(self.disabled)}
 
 
-@dataclass(slots=True)
-class _Merged:
-    scores: dict[Label, float] = field(default_factory=dict)
-    spans: list[Span] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, result: StageResult) -> None:
-        for label, score in result.scores.items():
-            self.scores[label] = max(self.scores.get(label, 0.0), score)
-        self.spans.extend(result.spans)
-        self.reasons.extend(result.reasons)
+def _log_failure(name: str, error: BaseException) -> str:
+    logger.error(
+        "moderation stage failed",
+        extra={"stage": name, "error": repr(error)},
+        exc_info=error,
+    )
+    return f"stage_failed:{name}:{type(error).__name__}"
 
 
 class Pipeline:
-    """Normaliser + sync stages (+ async stages) + a default policy. Owns its stats."""
+    """Normaliser + sync stages (+ async stages) + a default policy. Owns its stats.
+
+    A message whose sync stages all return :data:`~moderation.base.EMPTY_RESULT` (and
+    without async stages) is decided by :meth:`Policy.decide_clean`: the verdict that
+    :meth:`Policy.decide` gives for no scores, spans or reasons, without building them.
+    """
 
     def __init__(
         self,
@@ -130,6 +148,25 @@ class Pipeline:
         self.policy = policy or Policy()
         self.normalizer = normalizer or Normalizer()
         self.stats = stats or PipelineStats()
+        self._messages = 0
+        # (stages, stats) the bound accumulators below belong to; rebound when either changes
+        self._bound_to: tuple[tuple[Stage, ...], PipelineStats] | None = None
+        self._bound: tuple[tuple[Stage, StageTiming], ...] = ()
+        self._normalize_timing = StageTiming()
+
+    def _bind(self) -> tuple[tuple[Stage, StageTiming], ...]:
+        """Each sync stage with its accumulator (looked up once, not per message)."""
+        stats = self.stats
+        self._normalize_timing = stats.timing(NORMALIZE)
+        self._bound = tuple((stage, stats.timing(stage.name)) for stage in self.stages)
+        self._bound_to = (self.stages, stats)
+        return self._bound
+
+    def _timed_now(self) -> bool:
+        """Whether this message's sync stages are timed (one in :data:`TIMING_EVERY`)."""
+        count = self._messages
+        self._messages = count + 1
+        return count % TIMING_EVERY == 0
 
     def context(
         self,
@@ -159,9 +196,27 @@ class Pipeline:
         policy: Policy | None = None,
     ) -> Verdict:
         """Run the sync stages only and decide (async stages are skipped)."""
-        ctx = self.context(text, user_id=user_id, roles=roles, channel=channel, now=now)
-        merged = self._run_sync(text, ctx)
-        return self._decide(text, ctx, merged, policy)
+        bound_to = self._bound_to
+        if bound_to is None or bound_to[0] is not self.stages or bound_to[1] is not self.stats:
+            bound = self._bind()
+        else:
+            bound = self._bound
+        if self._timed_now():
+            ctx = self.context(text, user_id=user_id, roles=roles, channel=channel, now=now)
+            found, failures = self._run_timed(text, ctx)
+        else:
+            self._normalize_timing.calls += 1
+            ctx = StageContext(
+                self.normalizer.normalize(text),
+                user_id,
+                frozenset(roles),
+                channel,
+                time.monotonic() if now is None else now,
+            )
+            found, failures = self._run(bound, text, ctx)
+        if not found and not failures:
+            return (policy or self.policy).decide_clean(ctx.roles)
+        return self._decide(text, ctx, _merge(found), failures, policy)
 
     async def aclassify(
         self,
@@ -174,29 +229,56 @@ class Pipeline:
         policy: Policy | None = None,
     ) -> Verdict:
         """Run the sync stages inline (microseconds) and await the async ones concurrently."""
-        ctx = self.context(text, user_id=user_id, roles=roles, channel=channel, now=now)
-        merged = self._run_sync(text, ctx)
-        if self.async_stages:
-            results = await asyncio.gather(
-                *(self._run_async(s, text, ctx) for s in self.async_stages)
+        if not self.async_stages:
+            return self.classify(
+                text, user_id=user_id, roles=roles, channel=channel, now=now, policy=policy
             )
-            for name, outcome in results:
-                self._absorb(merged, name, outcome)
-        return self._decide(text, ctx, merged, policy)
+        ctx = self.context(text, user_id=user_id, roles=roles, channel=channel, now=now)
+        found, failures = self._run_timed(text, ctx)
+        results = await asyncio.gather(*(self._run_async(s, text, ctx) for s in self.async_stages))
+        for name, outcome in results:
+            if isinstance(outcome, BaseException):
+                failures.append(_log_failure(name, outcome))
+            else:
+                found.append(outcome)
+        return self._decide(text, ctx, _merge(found), failures, policy)
 
-    def _run_sync(self, text: str, ctx: StageContext) -> _Merged:
-        merged = _Merged()
+    @staticmethod
+    def _run(
+        bound: tuple[tuple[Stage, StageTiming], ...], text: str, ctx: StageContext
+    ) -> tuple[list[StageResult], list[str]]:
+        """Every sync stage, untimed: the results that found something, and the failures."""
+        found: list[StageResult] = []
+        failures: list[str] = []
+        for stage, timing in bound:
+            timing.calls += 1
+            try:
+                outcome = stage.classify(text, ctx)
+            except Exception as exc:
+                timing.failures += 1
+                failures.append(_log_failure(stage.name, exc))
+                continue
+            if outcome is not EMPTY_RESULT:
+                found.append(outcome)
+        return found, failures
+
+    def _run_timed(self, text: str, ctx: StageContext) -> tuple[list[StageResult], list[str]]:
+        """:meth:`_run` with each stage timed."""
+        found: list[StageResult] = []
+        failures: list[str] = []
         for stage in self.stages:
             started = time.perf_counter_ns()
             try:
                 outcome: StageResult | BaseException = stage.classify(text, ctx)
             except Exception as exc:
                 outcome = exc
-            self.stats.record(
-                stage.name, time.perf_counter_ns() - started, isinstance(outcome, BaseException)
-            )
-            self._absorb(merged, stage.name, outcome)
-        return merged
+            failed = isinstance(outcome, BaseException)
+            self.stats.record(stage.name, time.perf_counter_ns() - started, failed)
+            if isinstance(outcome, BaseException):
+                failures.append(_log_failure(stage.name, outcome))
+            elif outcome is not EMPTY_RESULT:
+                found.append(outcome)
+        return found, failures
 
     async def _run_async(
         self, stage: AsyncStage, text: str, ctx: StageContext
@@ -213,25 +295,30 @@ class Pipeline:
         )
         return stage.name, outcome
 
-    @staticmethod
-    def _absorb(merged: _Merged, name: str, outcome: StageResult | BaseException) -> None:
-        if isinstance(outcome, BaseException):
-            logger.error(
-                "moderation stage failed",
-                extra={"stage": name, "error": repr(outcome)},
-                exc_info=outcome,
-            )
-            merged.failures.append(f"stage_failed:{name}:{type(outcome).__name__}")
-        else:
-            merged.add(outcome)
-
     def _decide(
-        self, text: str, ctx: StageContext, merged: _Merged, policy: Policy | None
+        self,
+        text: str,
+        ctx: StageContext,
+        merged: tuple[dict[Label, float], list[Span], list[str]],
+        failures: list[str],
+        policy: Policy | None,
     ) -> Verdict:
         chosen = policy or self.policy
-        return chosen.decide(
-            text, merged.scores, merged.spans, merged.reasons, ctx.roles, merged.failures
-        )
+        scores, spans, reasons = merged
+        return chosen.decide(text, scores, spans, reasons, ctx.roles, failures)
+
+
+def _merge(results: list[StageResult]) -> tuple[dict[Label, float], list[Span], list[str]]:
+    """Scores (the highest per label), spans and reasons of ``results``, in order."""
+    scores: dict[Label, float] = {}
+    spans: list[Span] = []
+    reasons: list[str] = []
+    for result in results:
+        for label, score in result.scores.items():
+            scores[label] = max(scores.get(label, 0.0), score)
+        spans.extend(result.spans)
+        reasons.extend(result.reasons)
+    return scores, spans, reasons
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from moderation.base import LABELS, Label, Span
 
 Action = Literal["allow", "mask", "hold", "block"]
 SEVERITY: Mapping[Action, int] = MappingProxyType({"allow": 0, "mask": 1, "hold": 2, "block": 3})
+_BY_SEVERITY: tuple[Action, ...] = ("allow", "mask", "hold", "block")
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,49 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Policy:
-    """Per-channel (or default) moderation policy. Immutable; build variants with ``replace``."""
+    """Per-channel (or default) moderation policy. Immutable; build variants with ``replace``.
+
+    What :meth:`decide` needs from ``rules`` is derived once per policy (cached on first
+    use), so ``rules`` must not be changed in place after the policy is used.
+    """
 
     rules: Mapping[Label, LabelRule] = field(default_factory=default_rules)
     exempt_roles: frozenset[str] = frozenset({"moderator", "admin"})
     on_failure: Action = "block"
     mask_char: str = "*"
+
+    @functools.cached_property
+    def _flags(self) -> tuple[tuple[Label, float], ...]:
+        """``(label, flag threshold)`` of every ruled label, in canonical order."""
+        return tuple((label, self.rules[label].flag) for label in LABELS if label in self.rules)
+
+    @functools.cached_property
+    def _ladders(self) -> tuple[tuple[Label, tuple[tuple[float, int], ...]], ...]:
+        """Each rule's ``(threshold, severity)`` steps, most severe first."""
+        return tuple(
+            (
+                label,
+                tuple(sorted(((t, SEVERITY[a]) for t, a in rule.actions if SEVERITY[a] > 0),
+                             key=lambda step: -step[1])),
+            )
+            for label, rule in self.rules.items()
+        )
+
+    @functools.cached_property
+    def _clean(self) -> tuple[tuple[Label, ...], Action, tuple[str, ...]]:
+        """Labels, action and reasons of :meth:`decide` for a message that scored nothing."""
+        labels = tuple(label for label, flag in self._flags if 0.0 >= flag)
+        action = self._action({})
+        if action == "mask":  # nothing to mask
+            return labels, "hold", ("policy:nothing_to_mask",)
+        return labels, action, ()
+
+    def decide_clean(self, roles: Iterable[str] = ()) -> Verdict:
+        """``decide(text, {}, (), (), roles)``: the verdict for a message no stage flagged."""
+        labels, action, reasons = self._clean
+        if not self.exempt_roles.isdisjoint(roles):
+            return Verdict("allow", labels, {}, None, ("policy:exempt_role",), False, True, ())
+        return Verdict(action, labels, {}, None, reasons, False, False, ())
 
     def decide(
         self,
@@ -97,17 +136,13 @@ class Policy:
         spans = tuple(spans)
         reasons = tuple(reasons)
         failures = tuple(failures)
-        labels = tuple(
-            label
-            for label in LABELS
-            if label in self.rules and scores.get(label, 0.0) >= self.rules[label].flag
-        )
-        clean_scores = {label: float(scores.get(label, 0.0)) for label in LABELS if label in scores}
+        labels = tuple(label for label, flag in self._flags if scores.get(label, 0.0) >= flag)
+        clean_scores = {label: float(scores[label]) for label in LABELS if label in scores}
         if failures:
             return Verdict(
                 self.on_failure, labels, clean_scores, None, reasons + failures, True, False, spans
             )
-        if self.exempt_roles.intersection(roles):
+        if not self.exempt_roles.isdisjoint(roles):
             return Verdict(
                 "allow",
                 labels,
@@ -121,9 +156,8 @@ class Policy:
         action = self._action(scores)
         masked = None
         if action == "mask":
-            maskable = [
-                s for s in spans if s.label == "profanity" and s.score >= self._mask_threshold()
-            ]
+            threshold = self._mask_threshold
+            maskable = [s for s in spans if s.label == "profanity" and s.score >= threshold]
             if maskable:
                 masked = mask_text(text, maskable, self.mask_char)
             else:
@@ -131,13 +165,19 @@ class Policy:
         return Verdict(action, labels, clean_scores, masked, reasons, False, False, spans)
 
     def _action(self, scores: Mapping[Label, float]) -> Action:
-        chosen: Action = "allow"
-        for label, rule in self.rules.items():
-            action = rule.action_for(scores.get(label, 0.0))
-            if SEVERITY[action] > SEVERITY[chosen]:
-                chosen = action
-        return chosen
+        """The most severe action any rule's threshold earns (``allow`` if none)."""
+        chosen = 0
+        for label, steps in self._ladders:
+            score = scores.get(label, 0.0)
+            for threshold, severity in steps:
+                if severity <= chosen:
+                    break
+                if score >= threshold:
+                    chosen = severity
+                    break
+        return _BY_SEVERITY[chosen]
 
+    @functools.cached_property
     def _mask_threshold(self) -> float:
         rule = self.rules.get("profanity")
         if rule is None:

@@ -75,6 +75,26 @@ class ModerationService:
             text, user_id=user_id, roles=roles, channel=channel, now=self._clock(), policy=policy
         )
 
+    @property
+    def inline(self) -> bool:
+        """True when no async (ML) stage runs: :meth:`check_inline` then decides at once."""
+        return not self.pipeline.async_stages
+
+    def check_inline(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        roles: Iterable[str] = (),
+        channel: str | None = None,
+        policy: Policy | None = None,
+    ) -> Verdict:
+        """:meth:`check` without a coroutine, for when :attr:`inline` is true (the rule
+        stages take microseconds on the loop; there is nothing to await)."""
+        return self.pipeline.classify(
+            text, user_id=user_id, roles=roles, channel=channel, now=self._clock(), policy=policy
+        )
+
     async def aclose(self) -> None:
         """Stop the ML workers; pending checks are cancelled."""
         for tier in self.tiers:
