@@ -66,8 +66,10 @@ _LEET = str.maketrans({
     "@": "a", "$": "s", "!": "i", "|": "i", "+": "t",
 })
 _EDGE_SYMBOLS = "!|+*"
+# A token of letters, digits and leet symbols with at least one symbol or digit and at least
+# one letter (a token without a letter is left alone, so it is not matched at all).
 _LEETISH_TOKEN = re.compile(
-    r"(?<![a-z0-9@$!|+*])(?=[a-z0-9@$!|+*]*[0-9@$!|+*])[a-z0-9@$!|+*]+"
+    r"(?<![a-z0-9@$!|+*])(?=[a-z0-9@$!|+*]*[0-9@$!|+*])(?=[0-9@$!|+*]*[a-z])[a-z0-9@$!|+*]+"
 )
 _HAS_LETTER = re.compile(r"[a-z]")
 _LEET_CHAR = re.compile(r"[0-9@$!|+*]")

@@ -201,7 +201,10 @@ class SpamTracker:
                     seen_shingles = seen[3]
                     if seen_shingles is None:
                         seen_shingles = seen[3] = _shingles(seen[2], seen[1])
-                    copies += _similar(seen_shingles, shingles, jaccard)
+                    # _similar(seen_shingles, shingles, jaccard), its size check inline
+                    a, b = len(seen_shingles), len(shingles)
+                    if a and b and (a if a <= b else b) >= jaccard * (b if a <= b else a):
+                        copies += _similar(seen_shingles, shingles, jaccard)
         history.append([now, exact, tokens, shingles])
         cues: list[tuple[str, float]] = []
         if settings.rate_max and in_rate >= settings.rate_max:
@@ -342,7 +345,7 @@ def _shape_cues(text: str, settings: SpamSettings, cues: list[tuple[str, float]]
     limit = settings.max_emoji
     if limit:
         # An emoji is non-ASCII, so it takes 2+ bytes in UTF-8: at most one per extra byte.
-        extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+        extra = 0 if text.isascii() else len(text.encode("utf-8", "surrogatepass")) - len(text)
         emoji = _count_emoji(text) if extra > limit else 0
         if emoji > limit:
             cues.append(("emoji_flood", 0.7))

@@ -24,6 +24,7 @@ anchors always runs: when you edit a pattern, keep its anchors true to it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from moderation.base import (
@@ -35,7 +36,7 @@ from moderation.base import (
     combine_scores,
     labels_over,
 )
-from moderation.normalize import squeeze_runs
+from moderation.normalize import NormalizedText, squeeze_runs
 
 _YOU = r"(?:you|u|ya|yu)"
 _YOU_ARE = r"(?:you\s+are|you\s+re|youre|you\s+r|ur|u\s+r|u\s+are|u\s+re)"
@@ -200,23 +201,58 @@ class ToxicityStage:
         self._anchors: frozenset[str] | None = (
             frozenset().union(*(p.anchors for p in self._patterns))
             if all(p.anchors for p in self._patterns) else None)
+        #: anchor word -> positions of the patterns it screens in (in pattern order)
+        index: dict[str, list[int]] = {}
+        for position, pattern in enumerate(self._patterns):
+            for word in pattern.anchors:
+                index.setdefault(word, []).append(position)
+        self._index = {word: tuple(positions) for word, positions in index.items()}
 
     def classify(self, text: str, ctx: StageContext) -> StageResult:
         """Score harassment, threats and self-harm incitement in ``ctx.normalized``."""
         normalized = ctx.normalized
-        forms = {normalized.words, normalized.despaced, squeeze_runs(normalized.words)}
-        present: set[str] | None = None
-        if self._anchors is not None:  # the screen: which trigger words the message has
-            present = set()
-            for form in forms:
-                present.update(self._anchors.intersection(_WORD.findall(form)))
+        words = normalized.words
+        despaced = normalized.despaced
+        squeezed = squeeze_runs(words)
+        anchors = self._anchors
+        if despaced == words and squeezed == words:  # one form: the usual message
+            if anchors is None:
+                return self._run(normalized, (words,), range(len(self._patterns)))
+            if words.isascii() and "*" not in words:
+                # only [a-z0-9] and spaces: the \w+ runs are exactly the tokens
+                present = anchors.intersection(normalized.tokens)
+            else:
+                present = anchors.intersection(_WORD.findall(words))
             if not present:
                 return EMPTY_RESULT
+            return self._run(normalized, (words,), self._candidates(present))
+        forms = {words, despaced, squeezed}
+        if anchors is None:
+            return self._run(normalized, forms, range(len(self._patterns)))
+        found: set[str] = set()
+        for form in forms:  # the screen: which trigger words the message has
+            found.update(anchors.intersection(_WORD.findall(form)))
+        if not found:
+            return EMPTY_RESULT
+        return self._run(normalized, forms, self._candidates(found))
+
+    def _candidates(self, present: Iterable[str]) -> Iterable[int]:
+        """Positions of the patterns one of whose anchors is ``present``, in order."""
+        index = self._index
+        positions = [index[word] for word in present]
+        if len(positions) == 1:
+            return positions[0]
+        return sorted(set().union(*positions))
+
+    def _run(
+        self, normalized: NormalizedText, forms: Iterable[str], candidates: Iterable[int]
+    ) -> StageResult:
+        """Run the ``candidates`` patterns on every form (the first form that matches wins)."""
         fired: dict[str, float] = {}
         spans: list[Span] = []
-        for pattern in self._patterns:
-            if present is not None and pattern.anchors.isdisjoint(present):
-                continue
+        patterns = self._patterns
+        for position in candidates:
+            pattern = patterns[position]
             for form in forms:
                 match = pattern.regex.search(form)
                 if match is None:
