@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,49 @@ class RedisProcess:
             self.proc.send_signal(18)  # SIGCONT, in case it was stopped
             self.proc.kill()
             self.proc.wait(10)
+
+
+@dataclass
+class Cluster:
+    """Server processes sharing one private Redis, and the clients a test opened on them."""
+
+    redis: RedisProcess
+    nodes: list[ServerProcess]
+    clients: list[Client] = field(default_factory=list)
+
+    async def client(self, node: int, sub: str) -> Client:
+        """A connected client for user ``sub`` on node ``node`` (closed with the cluster)."""
+        client = await Client(self.nodes[node].url, mint(sub)).connect()
+        self.clients.append(client)
+        return client
+
+    async def readyz(self, node: int) -> dict[str, Any]:
+        """Node ``node``'s readiness detail (as an operator)."""
+        async with aiohttp.ClientSession() as http, http.get(
+                self.nodes[node].url + "/readyz",
+                headers={"Authorization": f"Bearer {mint('ops', roles='operator')}"}) as r:
+            detail: dict[str, Any] = await r.json(content_type=None)
+            return detail
+
+
+@asynccontextmanager
+async def start_cluster(workdir: Path, nodes: int = 2, own_dirs: bool = False,
+                  **env: str) -> AsyncIterator[Cluster]:
+    """Start a Redis and ``nodes`` servers on it (``GIGVORA_REDIS_URL`` set, plus ``env``),
+    each in ``workdir`` or, with ``own_dirs``, in ``workdir/node<i>``; wait until all are
+    ready; on exit close the clients, then stop the servers and Redis."""
+    redis = RedisProcess(workdir).start()
+    env = {"GIGVORA_REDIS_URL": redis.url, **env}
+    made = Cluster(redis, [ServerProcess(workdir / f"node{i}" if own_dirs else workdir, **env)
+                           for i in range(nodes)])
+    try:
+        for node in made.nodes:
+            node.start()
+        await asyncio.gather(*(node.wait_ready() for node in made.nodes))
+        yield made
+    finally:
+        for client in made.clients:
+            await client.close()
+        for node in made.nodes:
+            node.stop()
+        made.redis.stop()

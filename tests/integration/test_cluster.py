@@ -9,48 +9,18 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.helpers import Client, RedisProcess, ServerProcess, mint
-
-
-@dataclass
-class Cluster:
-    redis: RedisProcess
-    nodes: list[ServerProcess]
-    clients: list[Client]
-
-    async def client(self, node: int, sub: str) -> Client:
-        client = await Client(self.nodes[node].url, mint(sub)).connect()
-        self.clients.append(client)
-        return client
-
-    async def readyz(self, node: int) -> dict:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(self.nodes[node].url + "/readyz", headers={
-                    "Authorization": f"Bearer {mint('ops', roles='operator')}"}) as r:
-                return await r.json(content_type=None)
+from tests.helpers import Client, Cluster, RedisProcess, mint, start_cluster
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    redis = RedisProcess(tmp_path).start()
-    env = {"GIGVORA_REDIS_URL": redis.url, "GIGVORA_MESSAGE_RATE_PER_S": "0"}
-    nodes = [ServerProcess(tmp_path, **env).start() for _ in range(2)]
-    made = Cluster(redis, nodes, [])
-    try:
-        await asyncio.gather(*(node.wait_ready() for node in nodes))
+    async with start_cluster(tmp_path, GIGVORA_MESSAGE_RATE_PER_S="0") as made:
         yield made
-    finally:
-        for client in made.clients:
-            await client.close()
-        for node in nodes:
-            node.stop()
-        redis.stop()
 
 
 async def test_cross_node_chat_both_ways(cluster: Cluster) -> None:
@@ -102,14 +72,9 @@ async def test_dead_node_users_go_offline_and_recover_elsewhere(cluster: Cluster
 
 
 async def test_rate_limit_holds_across_nodes(tmp_path: Path) -> None:
-    redis = RedisProcess(tmp_path).start()
-    env = {"GIGVORA_REDIS_URL": redis.url, "GIGVORA_MESSAGE_RATE_PER_S": "0.1",
-           "GIGVORA_MESSAGE_BURST": "4"}
-    nodes = [ServerProcess(tmp_path, **env).start() for _ in range(2)]
-    clients: list[Client] = []
-    try:
-        await asyncio.gather(*(node.wait_ready() for node in nodes))
-        clients = [await Client(node.url, mint("greedy")).connect() for node in nodes]
+    async with start_cluster(tmp_path, GIGVORA_MESSAGE_RATE_PER_S="0.1",
+                             GIGVORA_MESSAGE_BURST="4") as rig:
+        clients = [await rig.client(node, "greedy") for node in range(2)]
         acks = []
         for i in range(6):
             for client in clients:
@@ -117,12 +82,6 @@ async def test_rate_limit_holds_across_nodes(tmp_path: Path) -> None:
                                               {"channel": "general", "text": f"{i}"}))
         assert sum(a["ok"] for a in acks) == 4, acks
         assert all(a["error"]["code"] == "rate_limited" for a in acks if not a["ok"])
-    finally:
-        for client in clients:
-            await client.close()
-        for node in nodes:
-            node.stop()
-        redis.stop()
 
 
 async def _publish_through_outage(cluster: Cluster, outage: signal.Signals) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Client, LiveServer, RedisProcess, ServerProcess, make_settings, mint
+from tests.helpers import Client, LiveServer, make_settings, start_cluster
 from tests.helpers import start_server as start_live_server
 
 pytest.importorskip("pymongo", reason="pymongo not installed: pip install -e '.[mongodb]'")
@@ -55,17 +55,9 @@ async def test_chat_recovery_and_retries_on_mongodb(mongo_server: LiveServer) ->
 
 
 async def test_two_nodes_with_redis_share_one_mongodb(tmp_path: Path, mongo_url: str) -> None:
-    redis = RedisProcess(tmp_path).start()
-    env = {"GIGVORA_REDIS_URL": redis.url, "GIGVORA_STORE_URL": mongo_url,
-           "GIGVORA_MESSAGE_RATE_PER_S": "0"}
-    nodes = [ServerProcess(tmp_path / f"node{i}", **env) for i in range(2)]
-    clients: list[Client] = []
-    try:
-        for node in nodes:
-            node.start()
-        await asyncio.gather(*(node.wait_ready() for node in nodes))
-        clients = [await Client(node.url, mint(sub)).connect()
-                   for node, sub in zip(nodes, ("alice", "bob"), strict=True)]
+    async with start_cluster(tmp_path, own_dirs=True, GIGVORA_STORE_URL=mongo_url,
+                             GIGVORA_MESSAGE_RATE_PER_S="0") as rig:
+        clients = [await rig.client(0, "alice"), await rig.client(1, "bob")]
         for client in clients:
             await client.ok("channel:join", {"channel": "general"})
 
@@ -85,17 +77,10 @@ async def test_two_nodes_with_redis_share_one_mongodb(tmp_path: Path, mongo_url:
         same = await clients[0].ok("message:send", {"channel": "general", "text": "again",
                                                     "client_id": "a0"})
         assert same["seq"] == acked[0][0]  # alice's retry on node 0 is her first message
-        late = await Client(nodes[1].url, mint("carol")).connect()
-        clients.append(late)
+        late = await rig.client(1, "carol")
         recovered = await late.ok("channel:join", {"channel": "general", "since_seq": 29})
         assert [m["seq"] for m in recovered["messages"]] == [30, 31]
         assert await _stored_seqs(mongo_url) == list(range(1, 32))  # the nodes used MongoDB
-    finally:
-        for client in clients:
-            await client.close()
-        for node in nodes:
-            node.stop()
-        redis.stop()
 
 
 async def _stored_seqs(url: str) -> list[int]:

@@ -9,24 +9,15 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import Client, RedisProcess, ServerProcess, mint
+from tests.helpers import mint, start_cluster
 
 
 async def test_a_gig_reaches_the_subscriber_on_every_node(tmp_path: Path) -> None:
-    redis = RedisProcess(tmp_path).start()
-    env = {"GIGVORA_REDIS_URL": redis.url, "GIGVORA_MESSAGE_RATE_PER_S": "0",
-           "GIGVORA_PLUGINS_ALLOW": "matching", "GIGVORA_MODERATION_ML": "off"}
-    nodes = [ServerProcess(tmp_path, **env).start() for _ in range(2)]
-    clients: list[Client] = []
-
-    async def client(node: int, sub: str) -> Client:
-        made = await Client(nodes[node].url, mint(sub)).connect()
-        clients.append(made)
-        return made
-    try:
-        await asyncio.gather(*(node.wait_ready() for node in nodes))
-        bob_here, bob_there = await client(0, "bob"), await client(1, "bob")
-        alice = await client(0, "alice")
+    async with start_cluster(tmp_path, GIGVORA_MESSAGE_RATE_PER_S="0",
+                             GIGVORA_PLUGINS_ALLOW="matching",
+                             GIGVORA_MODERATION_ML="off") as rig:
+        bob_here, bob_there = await rig.client(0, "bob"), await rig.client(1, "bob")
+        alice = await rig.client(0, "alice")
         await bob_there.ok("gigs:subscribe", {"skills": ["python"]})
         assert await bob_here.ok("gigs:subscription", {}) == {"skills": ["python"]}
         sent = await alice.ok("message:send", {"channel": "gigs",
@@ -37,12 +28,6 @@ async def test_a_gig_reaches_the_subscriber_on_every_node(tmp_path: Path) -> Non
         await asyncio.sleep(0.5)
         assert [len(s.events["gigs:match"]) for s in (bob_here, bob_there, alice)] == [1, 1, 0]
         async with aiohttp.ClientSession() as http, http.get(
-                f"{nodes[1].url}/api/v1/gigs?skill=airflow",
+                f"{rig.nodes[1].url}/api/v1/gigs?skill=airflow",
                 headers={"Authorization": f"Bearer {mint('dana')}"}) as response:
             assert [g["message_id"] for g in (await response.json())["gigs"]] == [sent["id"]]
-    finally:
-        for made in clients:
-            await made.close()
-        for node in nodes:
-            node.stop()
-        redis.stop()
