@@ -1,3 +1,3 @@
 """Gigvora Live's real-time core: app factory, lifecycle, config, identity, hub, hooks, CLI."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
