@@ -145,10 +145,15 @@ async def test_roles_checked_per_event_and_http(server: LiveServer) -> None:
 async def test_expired_token_mid_session_is_refused_and_disconnected(server: LiveServer
                                                                       ) -> None:
     import asyncio
+    import time
 
-    client = await server.client(token=mint("shorty", ttl=1))
+    import jwt
+
+    token = mint("shorty", ttl=3)  # long enough to connect and join on a busy machine
+    client = await server.client(token=token)
     await client.ok("channel:join", {"channel": "general"})
-    await asyncio.sleep(1.2)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
     ack = await client.call("message:send", {"channel": "general", "text": "late"})
     assert ack["error"]["code"] == "unauthorized"
     for _ in range(100):
