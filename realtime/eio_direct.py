@@ -132,7 +132,8 @@ class DirectSession(DirectConnection, asyncio.Protocol):
     """A direct WebSocket session: the transport's protocol (reads) and the fan-out's
     connection (writes)."""
 
-    __slots__ = ("_backlog", "_busy", "_fragments", "_partial", "max_size", "on_message")
+    __slots__ = ("_backlog", "_busy", "_fragments", "_need", "_partial", "max_size",
+                 "on_message")
 
     def __init__(self, fanout: Fanout, eio_socket: Any, transport: asyncio.Transport,
                  max_size: int) -> None:
@@ -140,7 +141,9 @@ class DirectSession(DirectConnection, asyncio.Protocol):
         self.max_size = max_size
         self.on_message: Callable[[str, Any], Awaitable[Any]] | None = \
             eio_socket.server.handlers.get("message")
-        self._partial = b""
+        #: The start of an incomplete frame, and how many bytes it needs before parsing again.
+        self._partial: bytearray | None = None
+        self._need = 0
         #: (opcode, [payloads]) of a fragmented message being received, or None.
         self._fragments: tuple[int, list[bytes]] | None = None
         #: The task finishing a handler that suspended, and the packets waiting behind it.
@@ -162,12 +165,17 @@ class DirectSession(DirectConnection, asyncio.Protocol):
 
     # asyncio.Protocol ---------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        """Parse every complete frame in ``data`` (plus what was left from before)."""
+        """Parse every complete frame in ``data`` (plus what was left from before). An
+        incomplete frame waits in a buffer that grows by appending until the bytes it needs
+        have come, so a client trickling a frame byte by byte costs linear time, not quadratic."""
         if self.closed:
             return
-        if self._partial:
-            data, self._partial = self._partial + data, b""
-        pos, end = 0, len(data)
+        if self._partial is not None:
+            self._partial += data
+            if len(self._partial) < self._need:
+                return
+            data, self._partial = bytes(self._partial), None
+        pos, end, need = 0, len(data), 2
         while end - pos >= 2:
             first, second = data[pos], data[pos + 1]
             if first & 0x70:
@@ -179,10 +187,12 @@ class DirectSession(DirectConnection, asyncio.Protocol):
             size, head = second & 0x7F, pos + 2
             if size == 126:
                 if end - pos < 4:
+                    need = 4
                     break
                 size, head = int.from_bytes(data[head:head + 2], "big"), head + 2
             elif size == 127:
                 if end - pos < 10:
+                    need = 10
                     break
                 size, head = int.from_bytes(data[head:head + 8], "big"), head + 8
             if size > self.max_size:
@@ -190,13 +200,15 @@ class DirectSession(DirectConnection, asyncio.Protocol):
                 return
             stop = head + 4 + size
             if stop > end:
+                need = stop - pos
                 break
             payload = unmask(data[head + 4:stop], data[head:head + 4])
             pos = stop
             if not self.frame(first & 0x80, first & 0x0F, payload):
                 return
+            need = 2
         if pos < end:
-            self._partial = data[pos:]
+            self._partial, self._need = bytearray(data[pos:]), need
 
     def eof_received(self) -> bool:
         """The client half-closed: close our side too."""
@@ -207,7 +219,7 @@ class DirectSession(DirectConnection, asyncio.Protocol):
         being handled), as engine.io does when its WebSocket loop ends."""
         self.closed = True
         self.pending = []
-        self._partial = b""
+        self._partial = None
         self.fanout.connections.pop(self.eio_sid, None)
         self.run(self._end, ())
 

@@ -6,6 +6,7 @@ stays behind in aiohttp, engine.io, python-socketio or the fan-out once it is go
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,22 @@ async def test_frames_split_anywhere_and_fragmented_messages_are_reassembled(
     assert (opcode, fin, payload) == (OP_PONG, True, b"ping?")
     sent = await ack(raw, 2)
     assert sent["ok"] is True and sent["data"]["text"] == "ünïcødé in pieces ✓"
+    raw.close()
+
+
+async def test_a_large_frame_in_odd_pieces_is_parsed_once_complete(server: LiveServer) -> None:
+    """A 64-bit length header and a 70 KB payload, cut inside the header and the payload:
+    the incomplete frame is buffered (appending) until its bytes have come."""
+    raw = await connected(server, "lenny")
+    frame = client_frame(b'423["no:such:event","' + b"y" * 70_000 + b'"]')
+    assert frame[1] & 0x7F == 127  # the 8-byte length form
+    cuts = [0, 1, 3, 9, 13, 4_000, 50_000, len(frame)]
+    for start, stop in itertools.pairwise(cuts):
+        raw.send_raw(frame[start:stop])
+        await raw.writer.drain()
+        await asyncio.sleep(0.01)
+    reply = await ack(raw, 3)
+    assert reply["ok"] is False and reply["error"]["code"] == "not_found"
     raw.close()
 
 
