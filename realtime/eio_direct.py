@@ -416,6 +416,8 @@ class DirectWebSocket:
         request handler has returned, so it neither writes nor closes anything)."""
         key = request.headers["Sec-WebSocket-Key"]
         transport.set_protocol(session)
+        if not transport.is_reading():  # paused by aiohttp's request flow control
+            transport.resume_reading()
         transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
                         + accept_key(key).encode() + b"\r\n\r\n")
