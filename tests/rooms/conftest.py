@@ -138,6 +138,14 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
         await asyncio.sleep(0.05)
 
 
+async def flowing(member: Member, publisher: str, timeout: float = 8) -> list[Counter]:
+    """Wait until both tracks of ``publisher`` arrive at ``member``; the counters."""
+    counters = member.counters(publisher)
+    await wait_until(lambda: len(counters) == 2 and all(c.stamps for c in counters),
+                     timeout=timeout)
+    return sorted(counters, key=lambda c: c.kind)
+
+
 async def measure(counters: Sequence[Counter], seconds: float = 3.0) -> list[float]:
     """Frames per second of each counter over the next ``seconds``."""
     start = time.monotonic()

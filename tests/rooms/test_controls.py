@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.rooms.conftest import ROOM, StartRooms, wait_until
+from tests.rooms.conftest import ROOM, StartRooms, flowing, wait_until
 
 
 async def test_capacity_refused_clearly_per_class(start_rooms: StartRooms) -> None:
@@ -42,8 +42,7 @@ async def test_host_kick_stops_forwarding_and_closes_peer(start_rooms: StartRoom
     await carol.join()
     await carol.subscribe(bob.participant_id)
     await bob.subscribe(alice.participant_id)
-    seen = carol.counters(bob.participant_id)
-    await wait_until(lambda: len(seen) == 2 and all(c.stamps for c in seen), timeout=8)
+    seen = await flowing(carol, bob.participant_id)
 
     refused = await carol.call("room:kick", {"room": ROOM, "participant_id": bob.participant_id})
     assert (refused["error"]["code"], refused["error"]["reason"]) == ("forbidden", "not_host")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.rooms.conftest import StartRooms, measure, wait_until
+from tests.rooms.conftest import StartRooms, flowing, measure, wait_until
 
 
 async def test_publish_subscribe_30fps_passthrough(start_rooms: StartRooms) -> None:
@@ -16,9 +16,7 @@ async def test_publish_subscribe_30fps_passthrough(start_rooms: StartRooms) -> N
     assert [p["participant_id"] for p in joined["publishers"]] == [alice.participant_id]
     assert joined["publishers"][0]["kinds"] == ["audio", "video"]
     await bob.subscribe(alice.participant_id)
-    counters = bob.counters(alice.participant_id)
-    await wait_until(lambda: len(counters) == 2 and all(c.stamps for c in counters))
-    audio, video = sorted(counters, key=lambda c: c.kind)
+    audio, video = await flowing(bob, alice.participant_id, timeout=5)
     fps = await measure([audio, video], 3.0)
     print(f"\npass-through 1→1: audio {fps[0]} frames/s, video {fps[1]} fps")
     assert fps[1] >= 25, fps

@@ -17,7 +17,7 @@ from rooms import workers as media_workers
 from rooms.service import NS
 from rooms.workers import RemotePublication, WorkerPool
 from tests.helpers import Client, ServerProcess, mint
-from tests.rooms.conftest import ROOM, Member, Rooms, StartRooms, measure, wait_until
+from tests.rooms.conftest import ROOM, Member, Rooms, StartRooms, flowing, measure, wait_until
 
 
 def pool(rooms: Rooms) -> WorkerPool:
@@ -34,14 +34,6 @@ async def readiness(rooms: Rooms) -> dict[str, Any]:
                                         headers=live.headers("ops", "operator")) as response:
         detail = await response.json(content_type=None)
     return dict(detail["checks"]["rooms:media"][0])
-
-
-async def flowing(member: Member, publisher: str, timeout: float = 8) -> list[Any]:
-    """Wait until both tracks of ``publisher`` arrive at ``member``; the counters."""
-    counters = member.counters(publisher)
-    await wait_until(lambda: len(counters) == 2 and all(c.stamps for c in counters),
-                     timeout=timeout)
-    return sorted(counters, key=lambda c: c.kind)
 
 
 async def watching(rooms: Rooms) -> tuple[Member, Member]:
