@@ -235,7 +235,7 @@ class DirectSession(DirectConnection, asyncio.Protocol):
             if not fin or len(payload) > 125:
                 return self.fail(1002, "bad control frame")
             if opcode == OP_PING:
-                self.write(ws_frame(payload, 0xA))
+                self.write(ws_frame(payload, OP_PONG))
                 return True
             if opcode == OP_PONG:
                 return True

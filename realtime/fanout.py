@@ -147,8 +147,7 @@ class DirectConnection:
         self.flush()
         self.closed = True
         if not self.transport.is_closing():
-            self.transport.write(WS_CLOSE_NORMAL if code == 1000
-                                 else b"\x88\x02" + code.to_bytes(2, "big"))
+            self.transport.write(ws_frame(code.to_bytes(2, "big"), 0x8))
             self.transport.close()
 
     def flush(self) -> None:
@@ -165,7 +164,6 @@ class DirectConnection:
             self.fanout.drop_slow_consumer(self)
 
 
-WS_CLOSE_NORMAL = b"\x88\x02\x03\xe8"
 #: Bus messages in this pseudo-namespace are commands between nodes, not Socket.IO packets.
 CONTROL_NS = "\x00control"
 PING_FRAME = ws_frame(b"2")
