@@ -356,18 +356,19 @@ class DirectSession(DirectConnection, asyncio.Protocol):
 
     async def _chain(self, first: Awaitable[Any]) -> None:
         """Await ``first``, then every packet that queued up behind it."""
+        current: Awaitable[Any] | None = first
         try:
-            try:
-                await first
-            except Exception:
-                log.exception("engine.io packet handler failed", extra={"eio_sid": self.eio_sid})
-            while self._backlog:
-                handler, args = self._backlog.popleft()
+            while current is not None:
                 try:
-                    await handler(*args)
+                    await current
                 except Exception:
                     log.exception("engine.io packet handler failed",
                                   extra={"eio_sid": self.eio_sid})
+                if self._backlog:
+                    handler, args = self._backlog.popleft()
+                    current = handler(*args)
+                else:
+                    current = None
         finally:
             self._busy = None
             self._backlog = None
